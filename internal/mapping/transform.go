@@ -3,14 +3,362 @@ package mapping
 import (
 	"fmt"
 	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/nyaruka/phonenumbers"
 )
 
-// checkTransform reports whether t names a known transform.
+// stepKind is one compiled transform.
+type stepKind uint8
+
+const (
+	stepTrim stepKind = iota
+	stepCollapse
+	stepLower
+	stepUpper
+	stepPhone
+	stepDate
+	stepGivenName
+	stepFamilyName
+	stepFullName
+)
+
+// step is a transform ready to run: its kind and parsed argument.
+type step struct {
+	kind stepKind
+	// national writes phone numbers of the default region in national
+	// format ("phone:national").
+	national bool
+	// layout is the CRM's date layout in Go reference form ("date:...").
+	layout string
+}
+
+// checkTransform reports whether t names a known transform with a usable
+// argument.
 func checkTransform(t string) error {
-	name, _, _ := strings.Cut(t, ":")
-	switch name {
-	case "trim", "collapse", "lower", "upper", "phone", "date", "given_name", "family_name", "full_name":
-		return nil
+	_, err := parseStep(t)
+	return err
+}
+
+// parseStep compiles one transform name such as "date:DD-MM-YYYY".
+func parseStep(t string) (step, error) {
+	name, arg, hasArg := strings.Cut(t, ":")
+	noArg := func(k stepKind) (step, error) {
+		if hasArg {
+			return step{}, fmt.Errorf("transform %s takes no argument", name)
+		}
+		return step{kind: k}, nil
 	}
-	return fmt.Errorf("unknown transform")
+	switch name {
+	case "trim":
+		return noArg(stepTrim)
+	case "collapse":
+		return noArg(stepCollapse)
+	case "lower":
+		return noArg(stepLower)
+	case "upper":
+		return noArg(stepUpper)
+	case "given_name":
+		return noArg(stepGivenName)
+	case "family_name":
+		return noArg(stepFamilyName)
+	case "full_name":
+		return noArg(stepFullName)
+	case "phone":
+		switch {
+		case !hasArg || arg == "e164":
+			return step{kind: stepPhone}, nil
+		case arg == "national":
+			return step{kind: stepPhone, national: true}, nil
+		}
+		return step{}, fmt.Errorf("phone format must be e164 or national, as in \"phone:national\"")
+	case "date":
+		if arg == "" {
+			return step{}, fmt.Errorf("date needs the CRM's layout, as in \"date:DD-MM-YYYY\" or \"date:2006-01-02\"")
+		}
+		layout := dateLayout(arg)
+		// A layout that cannot write and read back a date loses data.
+		probe := time.Date(1984, 3, 29, 0, 0, 0, 0, time.UTC)
+		back, err := time.Parse(layout, probe.Format(layout))
+		if err != nil || !back.Equal(probe) {
+			return step{}, fmt.Errorf("date layout must hold year, month and day, as in \"date:DD-MM-YYYY\" or \"date:2006-01-02\"")
+		}
+		return step{kind: stepDate, layout: layout}, nil
+	}
+	return step{}, fmt.Errorf("unknown transform")
+}
+
+// dateLayout turns a token layout ("DD-MM-YYYY", "MM/DD/YYYY") into Go's
+// reference form; a layout without tokens is taken as Go reference form.
+func dateLayout(s string) string {
+	if !strings.Contains(s, "YY") && !strings.Contains(s, "DD") && !strings.Contains(s, "MM") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		switch {
+		case strings.HasPrefix(s[i:], "YYYY"):
+			b.WriteString("2006")
+			i += 4
+		case strings.HasPrefix(s[i:], "YY"):
+			b.WriteString("06")
+			i += 2
+		case strings.HasPrefix(s[i:], "MMMM"):
+			b.WriteString("January")
+			i += 4
+		case strings.HasPrefix(s[i:], "MMM"):
+			b.WriteString("Jan")
+			i += 3
+		case strings.HasPrefix(s[i:], "MM"):
+			b.WriteString("01")
+			i += 2
+		case strings.HasPrefix(s[i:], "DD"):
+			b.WriteString("02")
+			i += 2
+		case s[i] == 'M':
+			b.WriteString("1")
+			i++
+		case s[i] == 'D':
+			b.WriteString("2")
+			i++
+		default:
+			b.WriteByte(s[i])
+			i++
+		}
+	}
+	return b.String()
+}
+
+// readStep applies one transform on read. Name steps split the full name.
+func (s step) read(v string, region string) string {
+	switch s.kind {
+	case stepTrim:
+		return strings.TrimSpace(v)
+	case stepCollapse, stepFullName:
+		return collapseSpace(v)
+	case stepLower:
+		return strings.ToLower(v)
+	case stepUpper:
+		return strings.ToUpper(v)
+	case stepPhone:
+		return normalizePhone(v, region)
+	case stepDate:
+		return normalizeDate(v, s.layout)
+	case stepGivenName:
+		given, _ := splitName(v)
+		return given
+	case stepFamilyName:
+		_, family := splitName(v)
+		return family
+	}
+	return v
+}
+
+// write applies the inverse of one transform. Case and whitespace
+// transforms have no meaningful inverse; the canonical value is sent.
+func (s step) write(v string, region string) string {
+	switch s.kind {
+	case stepPhone:
+		return formatPhone(v, region, s.national)
+	case stepDate:
+		return formatDate(v, s.layout)
+	}
+	return v
+}
+
+// collapseSpace trims and collapses runs of white space (Unicode) to one
+// space. It does not allocate when v is already in that form.
+func collapseSpace(v string) string {
+	clean := true
+	prevSpace := true // leading space is not clean
+	for i := 0; i < len(v); {
+		r, n := rune(v[i]), 1
+		if r >= utf8.RuneSelf {
+			r, n = utf8.DecodeRuneInString(v[i:])
+		}
+		if unicode.IsSpace(r) {
+			if prevSpace || r != ' ' {
+				clean = false
+				break
+			}
+			prevSpace = true
+		} else {
+			prevSpace = false
+		}
+		i += n
+	}
+	if clean && !prevSpace {
+		return v
+	}
+	if clean && v == "" {
+		return ""
+	}
+	return strings.Join(strings.Fields(v), " ")
+}
+
+// normalizeNotes keeps line breaks (they carry meaning in free text) but
+// unifies line endings, collapses spaces within lines and drops blank
+// runs at the start and end.
+func normalizeNotes(v string) string {
+	if !strings.ContainsAny(v, "\r\n") {
+		return collapseSpace(v)
+	}
+	v = strings.ReplaceAll(v, "\r\n", "\n")
+	v = strings.ReplaceAll(v, "\r", "\n")
+	lines := strings.Split(v, "\n")
+	for i, l := range lines {
+		lines[i] = collapseSpace(l)
+	}
+	return strings.Trim(strings.Join(lines, "\n"), "\n")
+}
+
+// normalizePhone returns the E.164 form of a phone number; national
+// numbers take region's country code. Text that is not a possible number
+// is kept (trimmed, spaces collapsed) rather than lost. An extension is
+// kept as ";ext=N", the RFC 3966 form phonenumbers parses back.
+func normalizePhone(v, region string) string {
+	v = collapseSpace(v)
+	if v == "" {
+		return ""
+	}
+	num, err := phonenumbers.Parse(v, region)
+	if err != nil || !phonenumbers.IsPossibleNumber(num) {
+		return v
+	}
+	out := phonenumbers.Format(num, phonenumbers.E164)
+	if ext := num.GetExtension(); ext != "" {
+		out += ";ext=" + ext
+	}
+	return out
+}
+
+// formatPhone writes a canonical phone number for a CRM: E.164, or with
+// national set the national format when the number belongs to region
+// (international format otherwise, so the country code is never lost).
+// Values that do not parse pass through.
+func formatPhone(v, region string, national bool) string {
+	if v == "" {
+		return ""
+	}
+	num, err := phonenumbers.Parse(v, region)
+	if err != nil || !phonenumbers.IsPossibleNumber(num) {
+		return v
+	}
+	if !national {
+		out := phonenumbers.Format(num, phonenumbers.E164)
+		if ext := num.GetExtension(); ext != "" {
+			out += ";ext=" + ext
+		}
+		return out
+	}
+	if int(num.GetCountryCode()) == phonenumbers.GetCountryCodeForRegion(region) {
+		return phonenumbers.Format(num, phonenumbers.NATIONAL)
+	}
+	return phonenumbers.Format(num, phonenumbers.INTERNATIONAL)
+}
+
+// isoDateTime matches the leading date of an ISO 8601 date-time.
+const isoDate = "2006-01-02"
+
+// fallbackDateLayouts are tried after the CRM's own layout: ISO (single
+// digit month and day accepted), then day-month-year.
+var fallbackDateLayouts = [...]string{"2006-1-2", "2-1-2006"}
+
+// normalizeDate parses a date in layout (if any), ISO YYYY-MM-DD (also
+// the date part of an ISO date-time) or DD-MM-YYYY and returns
+// YYYY-MM-DD. An all-zero date ("0000-00-00", as some SQL-backed CRMs
+// store "no date") is empty. Unparseable text is kept, trimmed.
+func normalizeDate(v, layout string) string {
+	v = strings.TrimSpace(v)
+	if v == "" || allZeroDigits(v) {
+		return ""
+	}
+	if layout != "" {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.Format(isoDate)
+		}
+	}
+	// Fast path: already canonical.
+	if len(v) == 10 && v[4] == '-' && v[7] == '-' {
+		if _, err := time.Parse(isoDate, v); err == nil {
+			return v
+		}
+	}
+	for _, l := range fallbackDateLayouts {
+		if t, err := time.Parse(l, v); err == nil {
+			return t.Format(isoDate)
+		}
+	}
+	// "1984-03-29T00:00:00Z" or "1984-03-29 00:00:00": the date part.
+	if len(v) > 10 && (v[10] == 'T' || v[10] == ' ') {
+		if t, err := time.Parse(isoDate, v[:10]); err == nil {
+			return t.Format(isoDate)
+		}
+	}
+	return v
+}
+
+// formatDate writes a canonical date in the CRM's layout; values that are
+// not dates pass through.
+func formatDate(v, layout string) string {
+	if v == "" {
+		return ""
+	}
+	iso := normalizeDate(v, "")
+	t, err := time.Parse(isoDate, iso)
+	if err != nil {
+		return v
+	}
+	return t.Format(layout)
+}
+
+// allZeroDigits reports whether v has digits and all of them are zero.
+func allZeroDigits(v string) bool {
+	digits := false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c >= '1' && c <= '9' {
+			return false
+		}
+		if c == '0' {
+			digits = true
+		}
+	}
+	return digits
+}
+
+// splitName splits a full name: the last word is the family name, the
+// rest the given name(s); "Family, Given" is understood too. A single
+// word is taken as the family name, so joining gives the same text back.
+func splitName(full string) (given, family string) {
+	full = collapseSpace(full)
+	if full == "" {
+		return "", ""
+	}
+	if f, g, ok := strings.Cut(full, ","); ok {
+		f, g = strings.TrimSpace(f), strings.TrimSpace(g)
+		if f != "" && g != "" {
+			return g, f
+		}
+		full = strings.TrimSpace(f + g)
+	}
+	i := strings.LastIndexByte(full, ' ')
+	if i < 0 {
+		return "", full
+	}
+	return full[:i], full[i+1:]
+}
+
+// joinName writes given and family as one name.
+func joinName(given, family string) string {
+	given, family = collapseSpace(given), collapseSpace(family)
+	switch {
+	case given == "":
+		return family
+	case family == "":
+		return given
+	}
+	return given + " " + family
 }
