@@ -227,6 +227,20 @@ func normalizePhone(v, region string) string {
 	if err != nil || !phonenumbers.IsPossibleNumber(num) {
 		return v
 	}
+	out := e164(num)
+	if num.GetItalianLeadingZero() {
+		// Leading zeros can read back as another number; a form that
+		// does not survive its own round trip is no normal form.
+		again, err := phonenumbers.Parse(out, region)
+		if err != nil || e164(again) != out {
+			return v
+		}
+	}
+	return out
+}
+
+// e164 formats num in E.164 with any extension as ";ext=N".
+func e164(num *phonenumbers.PhoneNumber) string {
 	out := phonenumbers.Format(num, phonenumbers.E164)
 	if ext := num.GetExtension(); ext != "" {
 		out += ";ext=" + ext
@@ -236,8 +250,9 @@ func normalizePhone(v, region string) string {
 
 // formatPhone writes a canonical phone number for a CRM: E.164, or with
 // national set the national format when the number belongs to region
-// (international format otherwise, so the country code is never lost).
-// Values that do not parse pass through.
+// (international format otherwise, so the country code is never lost),
+// falling back to E.164 when that form would not read back as the same
+// number. Values that do not parse pass through.
 func formatPhone(v, region string, national bool) string {
 	if v == "" {
 		return ""
@@ -247,16 +262,17 @@ func formatPhone(v, region string, national bool) string {
 		return v
 	}
 	if !national {
-		out := phonenumbers.Format(num, phonenumbers.E164)
-		if ext := num.GetExtension(); ext != "" {
-			out += ";ext=" + ext
-		}
-		return out
+		return e164(num)
 	}
+	out := phonenumbers.Format(num, phonenumbers.INTERNATIONAL)
 	if int(num.GetCountryCode()) == phonenumbers.GetCountryCodeForRegion(region) {
-		return phonenumbers.Format(num, phonenumbers.NATIONAL)
+		out = phonenumbers.Format(num, phonenumbers.NATIONAL)
 	}
-	return phonenumbers.Format(num, phonenumbers.INTERNATIONAL)
+	// Odd numbers may not read back as themselves; E.164 always does.
+	if normalizePhone(out, region) != normalizePhone(v, region) {
+		return e164(num)
+	}
+	return out
 }
 
 // isoDateTime matches the leading date of an ISO 8601 date-time.
@@ -332,6 +348,7 @@ func allZeroDigits(v string) bool {
 // splitName splits a full name: the last word is the family name, the
 // rest the given name(s); "Family, Given" is understood too. A single
 // word is taken as the family name, so joining gives the same text back.
+// A stray comma with nothing on one side counts as a space.
 func splitName(full string) (given, family string) {
 	full = collapseSpace(full)
 	if full == "" {
@@ -342,7 +359,7 @@ func splitName(full string) (given, family string) {
 		if f != "" && g != "" {
 			return g, f
 		}
-		full = strings.TrimSpace(f + g)
+		full = collapseSpace(strings.ReplaceAll(full, ",", " "))
 	}
 	i := strings.LastIndexByte(full, ' ')
 	if i < 0 {
@@ -351,7 +368,10 @@ func splitName(full string) (given, family string) {
 	return full[:i], full[i+1:]
 }
 
-// joinName writes given and family as one name.
+// joinName writes given and family as one name, "Given Family". A family
+// name of several words ("van Beethoven") or a given name holding a comma
+// is written "Family, Given" instead, the one form that splits back into
+// the same parts.
 func joinName(given, family string) string {
 	given, family = collapseSpace(given), collapseSpace(family)
 	switch {
@@ -359,6 +379,8 @@ func joinName(given, family string) string {
 		return family
 	case family == "":
 		return given
+	case strings.Contains(family, " ") || strings.Contains(given, ","):
+		return family + ", " + given
 	}
 	return given + " " + family
 }
