@@ -31,12 +31,21 @@ type Field struct {
 	Canonical string `toml:"canonical"`
 	// Remote is the CRM's field name (dotted for nested values).
 	Remote string `toml:"remote"`
-	// Transforms are applied in order on read; their inverses on write.
+	// Transforms are applied in order on read; their inverses on write:
+	// trim, collapse, lower, upper (no inverse: the canonical value is
+	// sent); phone (E.164 both ways) or phone:national (writes national
+	// format for numbers of the default region); date:<layout> (the CRM's
+	// layout as tokens like DD-MM-YYYY or in Go form like 02.01.2006;
+	// reads also accept ISO and DD-MM-YYYY); given_name and family_name
+	// (two mappings of one CRM full-name field: reads split it, writes
+	// join both parts); full_name (the whole name, unsplit).
 	Transforms []string `toml:"transforms"`
-	// Values maps CRM values to canonical values ("male" = "M"); writes
-	// use the reverse map.
+	// Values maps CRM values to canonical values ("male" = "M"), matched
+	// case-insensitively after the transforms; writes use the reverse map.
+	// Values not in the map pass through.
 	Values map[string]string `toml:"values"`
-	// Default is written on create when the canonical value is empty.
+	// Default is written on create when the canonical value is empty, in
+	// the CRM's form (no transform applies).
 	Default string `toml:"default"`
 	// Compare false leaves the field out of change detection (a value the
 	// server changes by itself).
