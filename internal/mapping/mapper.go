@@ -41,8 +41,10 @@ type compiledField struct {
 	steps     []step
 	// values maps lower-cased CRM values to canonical values.
 	values map[string]string
-	// reverse maps canonical values to CRM values for writes.
-	reverse  map[string]string
+	// reverse maps canonical values to CRM values for writes;
+	// reverseFold the same by lower-cased canonical value, for values
+	// another connector wrote in another case.
+	reverse, reverseFold map[string]string
 	def      string
 	compared bool
 	// nameGiven and nameFamily name the canonical fields joined into the
@@ -86,6 +88,7 @@ func Compile(fields []Field, exclude []string, createDefaults map[string]string,
 		if len(f.Values) > 0 {
 			cf.values = make(map[string]string, len(f.Values))
 			cf.reverse = make(map[string]string, len(f.Values))
+			cf.reverseFold = make(map[string]string, len(f.Values))
 			// Several CRM values may map to one canonical value ("m" and
 			// "male"); the write uses the first in sorted order, so the
 			// choice never depends on map order.
@@ -93,6 +96,9 @@ func Compile(fields []Field, exclude []string, createDefaults map[string]string,
 				cf.values[strings.ToLower(strings.TrimSpace(k))] = f.Values[k]
 				if _, dup := cf.reverse[f.Values[k]]; !dup {
 					cf.reverse[f.Values[k]] = k
+				}
+				if _, dup := cf.reverseFold[strings.ToLower(f.Values[k])]; !dup {
+					cf.reverseFold[strings.ToLower(f.Values[k])] = k
 				}
 			}
 		}
@@ -198,6 +204,8 @@ func (m *Mapper) write(f *compiledField, full map[string]string) string {
 	v := full[f.canonical]
 	if f.reverse != nil {
 		if r, ok := f.reverse[v]; ok {
+			v = r
+		} else if r, ok := f.reverseFold[strings.ToLower(v)]; ok {
 			v = r
 		}
 	}

@@ -120,6 +120,9 @@ func TestValueMap(t *testing.T) {
 		{"x", "x", "x"},
 		{"", "", ""},
 	}
+	if w := m.ToRemote([]string{"custom.gender"}, map[string]string{"custom.gender": "f"})["sex"]; w != "Female" {
+		t.Errorf("write of another case %q, want %q", w, "Female")
+	}
 	for _, tt := range tests {
 		c := m.ToCanonical(map[string]string{"sex": tt.crm})
 		if c["custom.gender"] != tt.canonical {
