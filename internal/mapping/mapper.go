@@ -45,8 +45,8 @@ type compiledField struct {
 	// reverseFold the same by lower-cased canonical value, for values
 	// another connector wrote in another case.
 	reverse, reverseFold map[string]string
-	def      string
-	compared bool
+	def                  string
+	compared             bool
 	// nameGiven and nameFamily name the canonical fields joined into the
 	// remote field when it holds a full name split into parts.
 	nameGiven, nameFamily string
