@@ -1,0 +1,245 @@
+package opencrm
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/syncd/syncd/internal/connectors"
+)
+
+// Pull cursors come in two forms:
+//   - the Done cursor: the newest modified time seen (or the previous
+//     cursor when nothing newer came back), an RFC 3339 UTC instant. The next incremental pull queries
+//     crmentity.modifiedtime|>|<cursor − lookback> in the CRM's zone.
+//   - a page cursor (JSON object, pageCursor): the exact query of the
+//     pull in progress, the next offset and the newest time seen so far,
+//     so that a pull interrupted after a page resumes after it.
+type pageCursor struct {
+	// Since is the cursor the pull started from ("" for a full pull); it
+	// becomes the Done cursor when the pull brings nothing newer.
+	Since string `json:"since,omitempty"`
+	// From is the query's local wall-clock value; "" lists everything.
+	From string `json:"from,omitempty"`
+	// Next is the next limit_start.
+	Next int `json:"next"`
+	// Max is the newest modified time seen so far (RFC 3339).
+	Max string `json:"max,omitempty"`
+}
+
+// Pull lists contacts with get_contact_list_full: all of them for a full
+// pull (or an empty cursor), else those modified after cursor − lookback.
+//
+// Paging is correct whether limit_end is an absolute end index or a count
+// (the documentation does not say): ask limit_start=k&limit_end=k+N, keep
+// at most the first N rows, advance k by N, de-duplicate by id, stop on a
+// page with fewer than N rows. The overlap window returns some unchanged
+// records again; the engine drops them by content hash.
+func (c *Client) Pull(ctx context.Context, opts connectors.PullOptions, fn connectors.PageFunc) error {
+	st := c.startState(opts)
+	// The cursor never moves back: records of the overlap window are
+	// older than the cursor they were found with.
+	var maxSeen time.Time
+	for _, s := range []string{st.Since, st.Max} {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil && t.After(maxSeen) {
+			maxSeen = t
+		}
+	}
+	n := c.pageSize
+	seen := make(map[string]struct{})
+	for {
+		params := url.Values{
+			"limit_start": {formatLimit(st.Next)},
+			"limit_end":   {formatLimit(st.Next + n)},
+		}
+		if st.From != "" {
+			params.Set("query_string", "crmentity.modifiedtime|>|"+st.From)
+		}
+		body, err := c.call(ctx, MethodListFull, connectors.Read, params, true)
+		if err != nil {
+			return err
+		}
+		rows, err := decodeList(body)
+		if err != nil {
+			return c.malformed(MethodListFull, err)
+		}
+		if len(rows) > n {
+			rows = rows[:n] // limit_end read as a count
+		}
+		page := connectors.Page{Records: make([]connectors.Record, 0, len(rows)), Total: -1}
+		for _, row := range rows {
+			rec, err := c.record(row, "")
+			if err != nil {
+				return c.malformed(MethodListFull, err)
+			}
+			if _, dup := seen[rec.ID]; dup {
+				continue
+			}
+			seen[rec.ID] = struct{}{}
+			if rec.Modified.After(maxSeen) {
+				maxSeen = rec.Modified
+			}
+			page.Records = append(page.Records, rec)
+		}
+		if len(rows) == n && len(page.Records) == 0 {
+			return fmt.Errorf("opencrm: %s: %w: a full page brought no new record at limit_start=%d (paging parameters ignored?)", MethodListFull, connectors.ErrMalformed, st.Next)
+		}
+		st.Next += n
+		if !maxSeen.IsZero() {
+			st.Max = maxSeen.UTC().Format(time.RFC3339Nano)
+		}
+		page.Done = len(rows) < n
+		if page.Done {
+			page.Cursor = st.Max
+		} else {
+			b, _ := json.Marshal(st)
+			page.Cursor = string(b)
+		}
+		if err := fn(ctx, page); err != nil {
+			return err
+		}
+		if page.Done {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+// startState turns the pull options into the position to start from. A
+// cursor that cannot be read starts a full pull (always safe: unchanged
+// records are dropped by hash), with a warning.
+func (c *Client) startState(opts connectors.PullOptions) pageCursor {
+	cur := strings.TrimSpace(opts.Cursor)
+	since := ""
+	switch {
+	case cur == "":
+	case strings.HasPrefix(cur, "{"):
+		var pc pageCursor
+		if err := json.Unmarshal([]byte(cur), &pc); err == nil && pc.Next >= 0 && validCursorTimes(pc) {
+			if !opts.Full {
+				return pc
+			}
+			since = pc.Since
+			break
+		}
+		c.log.Warn("opencrm: unreadable pull cursor, pulling everything", "connector", c.name)
+	default:
+		t, err := time.Parse(time.RFC3339Nano, cur)
+		if err != nil {
+			c.log.Warn("opencrm: unreadable pull cursor, pulling everything", "connector", c.name)
+			break
+		}
+		since = t.UTC().Format(time.RFC3339Nano)
+		if !opts.Full {
+			return pageCursor{Since: since, From: c.queryFrom(t)}
+		}
+	}
+	return pageCursor{Since: since}
+}
+
+func validCursorTimes(pc pageCursor) bool {
+	for _, s := range []string{pc.Since, pc.Max} {
+		if s == "" {
+			continue
+		}
+		if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
+			return false
+		}
+	}
+	if pc.From != "" {
+		if _, err := time.Parse(layoutLocal, pc.From); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// queryFrom is the local wall-clock text an incremental pull from cursor
+// queries after: cursor − lookback in the CRM's zone, moved back before a
+// repeated (autumn) hour when the start falls within that hour or less
+// than an hour after it. The server compares local text, so an edit in the
+// second pass of a repeated hour looks older than one in the first pass.
+func (c *Client) queryFrom(cursor time.Time) string {
+	start := cursor.Add(-c.lookback)
+	if b, ok := repeatedHourStart(start, c.loc); ok && b.Before(start) {
+		start = b.Add(-time.Second)
+	}
+	return start.In(c.loc).Format(layoutLocal)
+}
+
+// repeatedHourStart finds a backward clock change near t: a transition at
+// T from offset o1 to a smaller o2 repeats the local times of
+// [T−(o1−o2), T). When T−Δ <= t < T+Δ+1h it returns T−Δ, the instant the
+// repeated wall-clock span first began.
+func repeatedHourStart(t time.Time, loc *time.Location) (time.Time, bool) {
+	lt := t.In(loc)
+	start, end := lt.ZoneBounds()
+	for _, tr := range []time.Time{start, end} {
+		if tr.IsZero() {
+			continue
+		}
+		_, before := tr.Add(-time.Second).In(loc).Zone()
+		_, after := tr.In(loc).Zone()
+		delta := time.Duration(before-after) * time.Second
+		if delta <= 0 {
+			continue
+		}
+		first := tr.Add(-delta)
+		if !t.Before(first) && t.Before(tr.Add(delta+time.Hour)) {
+			return first, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// ListIDs scans every contact id with get_contact_list (a complete
+// listing, for deletion detection), paging like Pull.
+func (c *Client) ListIDs(ctx context.Context, fn func(ctx context.Context, ids []string) error) error {
+	n := c.pageSize
+	seen := make(map[string]struct{})
+	for k := 0; ; k += n {
+		params := url.Values{"limit_start": {formatLimit(k)}, "limit_end": {formatLimit(k + n)}}
+		body, err := c.call(ctx, MethodList, connectors.Read, params, true)
+		if err != nil {
+			return err
+		}
+		rows, err := decodeList(body)
+		if err != nil {
+			return c.malformed(MethodList, err)
+		}
+		if len(rows) > n {
+			rows = rows[:n]
+		}
+		ids := make([]string, 0, len(rows))
+		for _, row := range rows {
+			id := rowID(row)
+			if id == "" {
+				return c.malformed(MethodList, fmt.Errorf("record without a valid id or crmid"))
+			}
+			if _, dup := seen[id]; dup {
+				continue
+			}
+			seen[id] = struct{}{}
+			ids = append(ids, id)
+		}
+		if len(rows) == n && len(ids) == 0 {
+			return fmt.Errorf("opencrm: %s: %w: a full page brought no new id at limit_start=%d (paging parameters ignored?)", MethodList, connectors.ErrMalformed, k)
+		}
+		if len(ids) > 0 {
+			if err := fn(ctx, ids); err != nil {
+				return err
+			}
+		}
+		if len(rows) < n {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
