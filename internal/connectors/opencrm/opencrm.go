@@ -1,7 +1,7 @@
 // Package opencrm is the connector for the OpenCRM REST API
 // (https://<system>.opencrm.co.uk/api/rest/<method>/), contacts module.
 //
-// Wire choices (see /work/shared/apis/opencrm.md): parameters travel as
+// Wire choices (see the OpenCRM API note, apis/opencrm.md): parameters travel as
 // POST form fields, never in the URL; list and get calls ask for ISO 8601
 // date-times and Y-m-d dates with the dateTimeOverride/c/dateOverride/Y-m-d
 // path segments, and the default formats are still read. Pulls are
@@ -395,7 +395,7 @@ func (c *Client) record(row map[string]string, fallbackID string) (connectors.Re
 	}
 	delete(row, "record_module")
 	for k, v := range row {
-		if n := normalise(v, c.loc); len(n) != len(v) || n != v {
+		if n := normalise(v, c.loc); n != v {
 			row[k] = n
 		}
 	}

@@ -1,6 +1,6 @@
 // Package opencrmtest is an OpenCRM REST API emulator: an http.Handler over
 // an in-memory contact table that speaks the wire shapes of
-// /work/shared/apis/opencrm.md, quirks included. Tests serve it with
+// the OpenCRM API note (apis/opencrm.md), quirks included. Tests serve it with
 // httptest.NewServer and use base URL <server>/api/rest.
 //
 // What it does, per the note:
