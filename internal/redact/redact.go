@@ -6,6 +6,7 @@ package redact
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"slices"
@@ -57,9 +58,11 @@ func (r *Redactor) Add(secrets ...string) {
 			continue
 		}
 		r.secrets = append(r.secrets, s)
-		// The URL-escaped form of a secret appears in logged URLs.
-		if e := url.QueryEscape(s); e != s {
-			r.secrets = append(r.secrets, e)
+		// The URL-escaped forms of a secret appear in logged URLs.
+		for _, e := range []string{url.QueryEscape(s), url.PathEscape(s)} {
+			if e != s && !slices.Contains(r.secrets, e) {
+				r.secrets = append(r.secrets, e)
+			}
 		}
 	}
 	// Longest first, so a secret containing another is masked whole.
@@ -78,7 +81,7 @@ func (r *Redactor) String(s string) string {
 		}
 		r.mu.RUnlock()
 	}
-	return redactParams(s)
+	return redactJSONMembers(redactEscapedParams(redactParams(s)))
 }
 
 // URL returns u with credential query and path parameters masked.
@@ -97,16 +100,25 @@ func RedactURL(u *url.URL) *url.URL {
 	if c.User != nil {
 		c.User = url.User(Mask)
 	}
-	q := c.Query()
-	changed := false
-	for k := range q {
-		if IsSensitiveParam(k) {
-			q[k] = []string{Mask}
-			changed = true
+	q, err := url.ParseQuery(c.RawQuery)
+	if err != nil {
+		// ParseQuery drops the pairs it cannot read (";", bad escapes):
+		// mask pair by pair on the raw text instead, so nothing is lost.
+		c.RawQuery = redactRawQuery(c.RawQuery)
+	} else {
+		changed := false
+		for k := range q {
+			if IsSensitiveParam(k) {
+				q[k] = []string{Mask}
+				changed = true
+			}
+		}
+		if changed {
+			c.RawQuery = q.Encode()
 		}
 	}
-	if changed {
-		c.RawQuery = q.Encode()
+	if c.Fragment != "" || c.RawFragment != "" {
+		c.Fragment, c.RawFragment = redactParams(c.Fragment), ""
 	}
 	segs := strings.Split(c.Path, "/")
 	for i := 0; i+1 < len(segs); i++ {
@@ -152,6 +164,139 @@ func redactParams(s string) string {
 			}
 			i = end
 		}
+	}
+	return b.String()
+}
+
+// redactRawQuery masks the values of sensitive pairs in a raw query
+// string without parsing it as a whole. Pairs are split on "&" only, so a
+// value holding ";" is masked whole.
+func redactRawQuery(raw string) string {
+	var b strings.Builder
+	for i, pair := range strings.Split(raw, "&") {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		name, _, hasValue := strings.Cut(pair, "=")
+		if un, err := url.QueryUnescape(name); err == nil {
+			name = un
+		}
+		if hasValue && IsSensitiveParam(name) {
+			b.WriteString(pair[:strings.IndexByte(pair, '=')+1] + Mask)
+			continue
+		}
+		b.WriteString(pair)
+	}
+	return b.String()
+}
+
+// redactEscapedParams masks name%3Dvalue pairs: a URL with credentials
+// carried, escaped, inside another URL's parameter (a redirect target).
+func redactEscapedParams(s string) string {
+	if !strings.Contains(s, "%3D") && !strings.Contains(s, "%3d") {
+		return s
+	}
+	var b strings.Builder
+	i := 0
+	for i < len(s) {
+		rel := indexFold(s[i:], "%3d")
+		if rel < 0 {
+			b.WriteString(s[i:])
+			break
+		}
+		eq := i + rel
+		start := eq
+		for start > i && isNameByte(s[start-1]) {
+			start--
+		}
+		if start > i && s[start-1] == '%' && eq-start > 2 {
+			start += 2 // the name follows an escape such as %26 or %3F
+		}
+		b.WriteString(s[i : eq+3])
+		i = eq + 3
+		if start < eq && IsSensitiveParam(s[start:eq]) {
+			end := i
+			for end < len(s) && !strings.ContainsRune("&\" '\n\t;,)", rune(s[end])) && !hasPrefixFold(s[end:], "%26") {
+				end++
+			}
+			if end > i {
+				b.WriteString(Mask)
+			}
+			i = end
+		}
+	}
+	return b.String()
+}
+
+func indexFold(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return i
+		}
+	}
+	return -1
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// redactJSONMembers masks the string values of sensitive members in JSON
+// text ("token": "…"), as a reply body quoted in an error may hold them.
+func redactJSONMembers(s string) string {
+	if !strings.Contains(s, "\":") && !strings.Contains(s, "\" :") {
+		return s
+	}
+	var b strings.Builder
+	i := 0
+	for i < len(s) {
+		q := strings.IndexByte(s[i:], '"')
+		if q < 0 {
+			b.WriteString(s[i:])
+			break
+		}
+		q += i
+		end := strings.IndexByte(s[q+1:], '"')
+		if end < 0 {
+			b.WriteString(s[i:])
+			break
+		}
+		end += q + 1
+		name := s[q+1 : end]
+		b.WriteString(s[i : end+1])
+		i = end + 1
+		if !IsSensitiveParam(name) {
+			continue
+		}
+		// Expect optional spaces, ':', optional spaces, then a string.
+		j := i
+		for j < len(s) && s[j] == ' ' {
+			j++
+		}
+		if j >= len(s) || s[j] != ':' {
+			continue
+		}
+		j++
+		for j < len(s) && s[j] == ' ' {
+			j++
+		}
+		if j >= len(s) || s[j] != '"' {
+			continue
+		}
+		// Find the closing quote, honouring backslash escapes.
+		k := j + 1
+		for k < len(s) && s[k] != '"' {
+			if s[k] == '\\' {
+				k++
+			}
+			k++
+		}
+		b.WriteString(s[i:j+1] + Mask)
+		if k < len(s) {
+			b.WriteByte('"')
+			k++
+		}
+		i = min(k, len(s))
 	}
 	return b.String()
 }
@@ -235,8 +380,19 @@ func (h *handler) attr(a slog.Attr) slog.Attr {
 		if u, ok := v.Any().(*url.URL); ok {
 			return slog.String(a.Key, h.r.URL(u))
 		}
+		if q, ok := v.Any().(url.Values); ok {
+			return slog.String(a.Key, h.r.String(redactRawQuery(q.Encode())))
+		}
 		if s, ok := v.Any().(interface{ String() string }); ok {
 			return slog.String(a.Key, h.r.String(s.String()))
+		}
+		if b, ok := v.Any().([]byte); ok {
+			return slog.String(a.Key, h.r.String(string(b)))
+		}
+		// Anything else (a map, a struct) is kept as is unless its text
+		// holds a secret, in which case the redacted text replaces it.
+		if text := fmt.Sprintf("%+v", v.Any()); h.r.String(text) != text {
+			return slog.String(a.Key, h.r.String(text))
 		}
 		return slog.Attr{Key: a.Key, Value: v}
 	}
