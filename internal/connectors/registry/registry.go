@@ -9,7 +9,11 @@ import (
 
 	"github.com/syncd/syncd/internal/config"
 	"github.com/syncd/syncd/internal/connectors"
+	"github.com/syncd/syncd/internal/connectors/clientapi"
+	"github.com/syncd/syncd/internal/connectors/clientbook"
+	"github.com/syncd/syncd/internal/connectors/co3"
 	"github.com/syncd/syncd/internal/connectors/memory"
+	"github.com/syncd/syncd/internal/connectors/opencrm"
 	"github.com/syncd/syncd/internal/redact"
 )
 
@@ -17,6 +21,10 @@ import (
 func Types() config.Registry {
 	reg := config.Registry{}
 	for _, t := range []connectors.Type{
+		opencrm.Type,
+		co3.Type,
+		clientbook.Type,
+		clientapi.Type,
 		memory.Type,
 	} {
 		reg[t.Name] = t

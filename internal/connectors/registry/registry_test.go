@@ -1,0 +1,94 @@
+package registry
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/syncd/syncd/internal/config"
+	"github.com/syncd/syncd/internal/crmsim"
+)
+
+// The shipped example config documents every key and loads cleanly once
+// its credential references resolve.
+func TestExampleConfigLoads(t *testing.T) {
+	text, err := os.ReadFile("../../../config.example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "co3.password"), []byte("pw-from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	envs := map[string]string{"OPENCRM_KEY": "k1", "OPENCRM_PASSKEY": "p1", "CO3_API_KEY": "a1",
+		"CB_APP_ID": "i", "CB_APP_KEY": "k", "CB_TOKEN": "t", "CB_SECRET": "s", "HOSTING_API_KEY": "h"}
+	cfg, err := config.Parse(text, filepath.Join(dir, "config.toml"), Types(), func(k string) (string, bool) { v, ok := envs[k]; return v, ok })
+	if err != nil {
+		t.Fatalf("config.example.toml does not load:\n%v", err)
+	}
+	if len(cfg.Connector) != 4 {
+		t.Fatalf("example has %d connectors, want one of each CRM type", len(cfg.Connector))
+	}
+	if got := cfg.Connector[1].Resolved["password"]; got != "pw-from-file" {
+		t.Errorf("file: reference resolved to %q", got)
+	}
+	if _, err := Build(cfg, BuildOptions{}); err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+}
+
+// The demo config that crmsim writes uses the same field mappings as the
+// shipped example, so what a newcomer sees is what they would deploy.
+func TestDemoMappingsMatchExample(t *testing.T) {
+	sim, err := crmsim.Start(crmsim.Options{People: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	demoText, err := sim.Config(crmsim.ConfigOptions{State: "x.db"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile("../../../config.example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type conn struct {
+		Type   string           `toml:"type"`
+		Fields []map[string]any `toml:"fields"`
+	}
+	var demo, ex struct {
+		Connectors []conn `toml:"connectors"`
+	}
+	if _, err := toml.Decode(demoText, &demo); err != nil {
+		t.Fatalf("demo config: %v", err)
+	}
+	if _, err := toml.Decode(string(example), &ex); err != nil {
+		t.Fatal(err)
+	}
+	byType := map[string]string{}
+	for _, c := range ex.Connectors {
+		byType[c.Type] = strings.TrimSpace(toString(c.Fields))
+	}
+	if len(demo.Connectors) != 4 {
+		t.Fatalf("demo config has %d connectors, want 4", len(demo.Connectors))
+	}
+	for _, c := range demo.Connectors {
+		if got, want := strings.TrimSpace(toString(c.Fields)), byType[c.Type]; got != want {
+			t.Errorf("%s: demo mappings differ from config.example.toml:\n demo: %s\n example: %s", c.Type, got, want)
+		}
+	}
+	// And the demo config itself is valid.
+	if _, err := config.Parse([]byte(demoText), filepath.Join(t.TempDir(), "c.toml"), Types(), os.LookupEnv); err != nil {
+		t.Fatalf("demo config invalid:\n%v", err)
+	}
+}
+
+func toString(v any) string {
+	var b strings.Builder
+	_ = toml.NewEncoder(&b).Encode(map[string]any{"f": v})
+	return b.String()
+}
