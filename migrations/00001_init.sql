@@ -1,32 +1,31 @@
 -- +goose Up
 
--- One real person.
+-- One real person. fields holds the entity's agreed canonical values
+-- (JSON object): what every linked side should hold. dirty is set when
+-- something about the entity awaits reconciling (1), or when its identity
+-- keys must be rebuilt as well (2).
 CREATE TABLE entities (
     id         INTEGER PRIMARY KEY,
+    fields     TEXT NOT NULL DEFAULT '{}',
+    dirty      INTEGER NOT NULL DEFAULT 1,
     created_at TEXT NOT NULL,
     deleted_at TEXT
 );
+CREATE INDEX entities_dirty ON entities(dirty) WHERE dirty <> 0;
 
--- A connector's record of an entity; at most one per connector and entity.
--- synced holds the canonical values both sides agreed on at the last
--- successful sync of this link (JSON object): the base of the merge.
-CREATE TABLE links (
-    connector  TEXT NOT NULL,
-    remote_id  TEXT NOT NULL,
-    entity_id  INTEGER NOT NULL REFERENCES entities(id),
-    synced     TEXT NOT NULL DEFAULT '{}',
-    synced_at  TEXT,
-    PRIMARY KEY (connector, remote_id),
-    UNIQUE (entity_id, connector)
-);
-
--- The last pulled snapshot of each remote record, mapped to canonical
--- values (JSON), with its content hash and remote modified time. dirty is
--- set when a pull brought a new hash and the record awaits reconciling.
+-- Each remote record: the last pulled snapshot mapped to canonical values
+-- (fields, JSON), its content hash and remote modified time, and its link
+-- to an entity. synced holds the canonical values of the last
+-- reconciliation or successful push of this link: the base of the
+-- three-way merge; NULL for a link not reconciled yet. dirty is set when a
+-- pull brought a new hash (or a tombstone) that awaits reconciling.
+-- seen_run is the run that last saw the record in a complete listing.
 CREATE TABLE records (
     connector   TEXT NOT NULL,
     remote_id   TEXT NOT NULL,
+    entity_id   INTEGER REFERENCES entities(id),
     fields      TEXT NOT NULL,
+    synced      TEXT,
     hash        TEXT NOT NULL,
     modified_at TEXT,
     pulled_at   TEXT NOT NULL,
@@ -36,18 +35,22 @@ CREATE TABLE records (
     PRIMARY KEY (connector, remote_id)
 );
 CREATE INDEX records_dirty ON records(dirty) WHERE dirty = 1;
+-- At most one record per connector and entity.
+CREATE UNIQUE INDEX records_link ON records(entity_id, connector) WHERE entity_id IS NOT NULL;
 
--- Identity keys of entities (normalised email, E.164 phone, configured
--- extra keys) for matching unlinked records.
+-- Identity keys of live entities (normalised email, E.164 phone,
+-- configured extra keys) for matching unlinked records.
 CREATE TABLE identity_keys (
     kind      TEXT NOT NULL,
     value     TEXT NOT NULL,
     entity_id INTEGER NOT NULL REFERENCES entities(id),
     PRIMARY KEY (kind, value, entity_id)
-);
+) WITHOUT ROWID;
 CREATE INDEX identity_keys_entity ON identity_keys(entity_id);
 
--- Pull positions per connector. complete_at is when a pull last finished.
+-- Pull positions per connector. in_progress is set while a pull has
+-- stored some pages but not its last one; complete_at is when a pull last
+-- finished.
 CREATE TABLE cursors (
     connector   TEXT PRIMARY KEY,
     cursor      TEXT NOT NULL,
@@ -57,9 +60,11 @@ CREATE TABLE cursors (
 );
 
 -- Planned writes. A row is written in the same transaction as the merge
--- that planned it and marked done in the transaction that updates the link.
--- state: pending, attempted (a create that may have reached the CRM),
--- done, failed (the CRM rejected it; retried on later runs).
+-- that planned it and marked done in the transaction that updates the
+-- link. state: pending; attempted (a create that may have reached the
+-- CRM); failed (the CRM refused it; retried on later runs); done.
+-- fields are the CRM fields to send, canonical the canonical values they
+-- carry (the link's synced values after success).
 CREATE TABLE outbox (
     id         INTEGER PRIMARY KEY,
     entity_id  INTEGER NOT NULL REFERENCES entities(id),
@@ -71,13 +76,16 @@ CREATE TABLE outbox (
     state      TEXT NOT NULL DEFAULT 'pending',
     attempts   INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
+    run_id     INTEGER,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
-CREATE INDEX outbox_open ON outbox(connector, state) WHERE state <> 'done';
+CREATE INDEX outbox_open ON outbox(connector, id) WHERE state <> 'done';
+CREATE INDEX outbox_entity ON outbox(entity_id) WHERE state <> 'done';
 
 -- Every conflict, with all competing values (JSON: connector -> value),
--- the decision and its reason.
+-- the decision and its reason. status: settled (by policy), open (policy
+-- manual: the field is parked), resolved (by an operator).
 CREATE TABLE conflicts (
     id          INTEGER PRIMARY KEY,
     entity_id   INTEGER NOT NULL REFERENCES entities(id),
@@ -93,7 +101,8 @@ CREATE TABLE conflicts (
     created_at  TEXT NOT NULL,
     resolved_at TEXT
 );
-CREATE INDEX conflicts_open ON conflicts(status) WHERE status = 'open';
+CREATE INDEX conflicts_open ON conflicts(entity_id, field) WHERE status = 'open';
+CREATE INDEX conflicts_run ON conflicts(run_id);
 
 -- Records parked for review: ambiguous identity matches.
 CREATE TABLE parked (
@@ -105,15 +114,19 @@ CREATE TABLE parked (
     PRIMARY KEY (connector, remote_id)
 );
 
--- The run journal.
+-- The run journal. status: running, ok, failed, interrupted, dry.
 CREATE TABLE runs (
-    id          INTEGER PRIMARY KEY,
-    started_at  TEXT NOT NULL,
-    finished_at TEXT,
-    status      TEXT NOT NULL DEFAULT 'running',
-    dry_run     INTEGER NOT NULL DEFAULT 0,
-    full        INTEGER NOT NULL DEFAULT 0,
-    error       TEXT
+    id                INTEGER PRIMARY KEY,
+    started_at        TEXT NOT NULL,
+    finished_at       TEXT,
+    status            TEXT NOT NULL DEFAULT 'running',
+    dry_run           INTEGER NOT NULL DEFAULT 0,
+    full              INTEGER NOT NULL DEFAULT 0,
+    conflicts         INTEGER NOT NULL DEFAULT 0,
+    failed            INTEGER NOT NULL DEFAULT 0,
+    parked            INTEGER NOT NULL DEFAULT 0,
+    deletions_blocked TEXT,
+    error             TEXT
 );
 
 CREATE TABLE run_connectors (
@@ -145,5 +158,4 @@ DROP TABLE outbox;
 DROP TABLE cursors;
 DROP TABLE identity_keys;
 DROP TABLE records;
-DROP TABLE links;
 DROP TABLE entities;

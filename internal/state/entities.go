@@ -1,0 +1,136 @@
+package state
+
+import (
+	"database/sql"
+	"time"
+)
+
+// Entity dirty levels.
+const (
+	// EntityClean needs nothing.
+	EntityClean = 0
+	// EntityDirty awaits reconciling.
+	EntityDirty = 1
+	// EntityRekey awaits reconciling and rebuilding its identity keys
+	// (its values were changed outside a reconciliation).
+	EntityRekey = 2
+)
+
+// Entity is one person.
+type Entity struct {
+	ID      int64
+	Fields  Values
+	Dirty   int
+	Deleted bool
+}
+
+// CreateEntity inserts a dirty entity with fields and returns its id.
+func (w *WriteTx) CreateEntity(fields Values, now time.Time) (int64, error) {
+	res, err := w.exec(`INSERT INTO entities (fields, dirty, created_at) VALUES (?, 1, ?)`, EncodeValues(fields), TimeText(now))
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+// GetEntity returns an entity; found is false when it does not exist.
+func (w *WriteTx) GetEntity(id int64) (e Entity, found bool, err error) {
+	var fields string
+	var del sql.NullString
+	err = w.queryRow(`SELECT fields, dirty, deleted_at FROM entities WHERE id = ?`, id).Scan(&fields, &e.Dirty, &del)
+	if err == sql.ErrNoRows {
+		return e, false, nil
+	}
+	if err != nil {
+		return e, false, err
+	}
+	e.ID = id
+	e.Deleted = del.Valid
+	e.Fields, err = DecodeValues(fields)
+	return e, true, err
+}
+
+// SetEntityFields stores an entity's agreed values.
+func (w *WriteTx) SetEntityFields(id int64, fields Values) error {
+	_, err := w.exec(`UPDATE entities SET fields = ? WHERE id = ?`, EncodeValues(fields), id)
+	return err
+}
+
+// MarkEntityDirty raises an entity's dirty level to at least level.
+func (w *WriteTx) MarkEntityDirty(id int64, level int) error {
+	_, err := w.exec(`UPDATE entities SET dirty = max(dirty, ?) WHERE id = ?`, level, id)
+	return err
+}
+
+// ClearEntityDirty marks an entity reconciled.
+func (w *WriteTx) ClearEntityDirty(id int64) error {
+	_, err := w.exec(`UPDATE entities SET dirty = 0 WHERE id = ?`, id)
+	return err
+}
+
+// DirtyEntities returns up to limit ids of live dirty entities after id
+// after, ascending.
+func (w *WriteTx) DirtyEntities(after int64, limit int) ([]int64, error) {
+	var out []int64
+	err := w.query(`SELECT id FROM entities WHERE dirty <> 0 AND id > ? ORDER BY id LIMIT ?`, func(rows *sql.Rows) error {
+		var id int64
+		out = append(out, id)
+		return rows.Scan(&out[len(out)-1])
+	}, after, limit)
+	return out, err
+}
+
+// DeleteEntity marks an entity deleted and drops its identity keys, so no
+// record matches it again.
+func (w *WriteTx) DeleteEntity(id int64, at time.Time) error {
+	if _, err := w.exec(`UPDATE entities SET deleted_at = ?, dirty = 0 WHERE id = ?`, TimeText(at), id); err != nil {
+		return err
+	}
+	_, err := w.exec(`DELETE FROM identity_keys WHERE entity_id = ?`, id)
+	return err
+}
+
+// CountLiveEntities returns the number of entities not deleted.
+func (w *WriteTx) CountLiveEntities() (int64, error) {
+	var n int64
+	err := w.queryRow(`SELECT count(*) FROM entities WHERE deleted_at IS NULL`).Scan(&n)
+	return n, err
+}
+
+// IdentityKey is one matching key of an entity.
+type IdentityKey struct {
+	// Kind is "email", "phone" or "key:<canonical field>".
+	Kind, Value string
+}
+
+// MatchIdentity returns the live entities holding the key.
+func (w *WriteTx) MatchIdentity(k IdentityKey) ([]int64, error) {
+	var out []int64
+	err := w.query(`SELECT entity_id FROM identity_keys WHERE kind = ? AND value = ?`, func(rows *sql.Rows) error {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		out = append(out, id)
+		return nil
+	}, k.Kind, k.Value)
+	return out, err
+}
+
+// AddIdentityKeys adds keys to an entity.
+func (w *WriteTx) AddIdentityKeys(entityID int64, keys []IdentityKey) error {
+	for _, k := range keys {
+		if _, err := w.exec(`INSERT OR IGNORE INTO identity_keys (kind, value, entity_id) VALUES (?, ?, ?)`, k.Kind, k.Value, entityID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SetIdentityKeys replaces an entity's keys.
+func (w *WriteTx) SetIdentityKeys(entityID int64, keys []IdentityKey) error {
+	if _, err := w.exec(`DELETE FROM identity_keys WHERE entity_id = ?`, entityID); err != nil {
+		return err
+	}
+	return w.AddIdentityKeys(entityID, keys)
+}

@@ -1,0 +1,128 @@
+package state
+
+import (
+	"database/sql"
+	"time"
+)
+
+// Outbox operations and states.
+const (
+	OpCreate = "create"
+	OpUpdate = "update"
+	OpDelete = "delete"
+
+	OutboxPending   = "pending"
+	OutboxAttempted = "attempted"
+	OutboxFailed    = "failed"
+	OutboxDone      = "done"
+)
+
+// OutboxItem is one planned write.
+type OutboxItem struct {
+	ID        int64
+	EntityID  int64
+	Connector string
+	Op        string
+	RemoteID  string
+	// Fields are the CRM fields to send.
+	Fields Values
+	// Canonical are the canonical values the write carries.
+	Canonical Values
+	State     string
+	Attempts  int
+	LastError string
+	RunID     int64
+	UpdatedAt time.Time
+}
+
+// AddOutbox plans a write and returns its id.
+func (w *WriteTx) AddOutbox(it OutboxItem, now time.Time) (int64, error) {
+	res, err := w.exec(`INSERT INTO outbox (entity_id, connector, op, remote_id, fields, canonical, state, run_id, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)`,
+		it.EntityID, it.Connector, it.Op, nullString(it.RemoteID), EncodeValues(it.Fields), EncodeValues(it.Canonical), it.RunID, TimeText(now), TimeText(now))
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+// EntityOutbox returns an entity's open (not done) items.
+func (w *WriteTx) EntityOutbox(entityID int64) ([]OutboxItem, error) {
+	return w.scanOutbox(`SELECT `+outboxCols+` FROM outbox WHERE entity_id = ? AND state <> 'done' ORDER BY id`, entityID)
+}
+
+// DropReplannable deletes an entity's pending and failed items (not
+// attempted creates, which may have reached the CRM): a new plan replaces
+// them.
+func (w *WriteTx) DropReplannable(entityID int64) error {
+	_, err := w.exec(`DELETE FROM outbox WHERE entity_id = ? AND state IN ('pending', 'failed')`, entityID)
+	return err
+}
+
+// CancelCreates drops the open creates of an entity on connector, when
+// the record turned out to exist already.
+func (w *WriteTx) CancelCreates(entityID int64, connector string) (int64, error) {
+	res, err := w.exec(`DELETE FROM outbox WHERE entity_id = ? AND connector = ? AND op = 'create' AND state <> 'done'`, entityID, connector)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// OpenOutbox returns up to limit open items of connector after id after.
+func (w *WriteTx) OpenOutbox(connector string, after int64, limit int) ([]OutboxItem, error) {
+	return w.scanOutbox(`SELECT `+outboxCols+` FROM outbox WHERE connector = ? AND state <> 'done' AND id > ? ORDER BY id LIMIT ?`, connector, after, limit)
+}
+
+// SetOutboxState records the outcome of an attempt. attempt counts it.
+func (w *WriteTx) SetOutboxState(id int64, state, lastError string, attempt bool, now time.Time) error {
+	inc := 0
+	if attempt {
+		inc = 1
+	}
+	_, err := w.exec(`UPDATE outbox SET state = ?, last_error = ?, attempts = attempts + ?, updated_at = ? WHERE id = ?`, state, nullString(lastError), inc, TimeText(now), id)
+	return err
+}
+
+// DeleteOutbox removes an item (done items are not kept).
+func (w *WriteTx) DeleteOutbox(id int64) error {
+	_, err := w.exec(`DELETE FROM outbox WHERE id = ?`, id)
+	return err
+}
+
+// CountOutbox returns the number of items in state.
+func (w *WriteTx) CountOutbox(state string) (int64, error) {
+	var n int64
+	err := w.queryRow(`SELECT count(*) FROM outbox WHERE state = ?`, state).Scan(&n)
+	return n, err
+}
+
+const outboxCols = `id, entity_id, connector, op, remote_id, fields, canonical, state, attempts, last_error, run_id, updated_at`
+
+func (w *WriteTx) scanOutbox(query string, args ...any) ([]OutboxItem, error) {
+	var out []OutboxItem
+	err := w.query(query, func(rows *sql.Rows) error {
+		it, err := scanOutboxRow(rows)
+		out = append(out, it)
+		return err
+	}, args...)
+	return out, err
+}
+
+func scanOutboxRow(rows *sql.Rows) (OutboxItem, error) {
+	var it OutboxItem
+	var remote, lastErr sql.NullString
+	var run sql.NullInt64
+	var fields, canon, updated string
+	if err := rows.Scan(&it.ID, &it.EntityID, &it.Connector, &it.Op, &remote, &fields, &canon, &it.State, &it.Attempts, &lastErr, &run, &updated); err != nil {
+		return it, err
+	}
+	it.RemoteID, it.LastError, it.RunID = remote.String, lastErr.String, run.Int64
+	it.UpdatedAt = ParseTime(updated)
+	var err error
+	if it.Fields, err = DecodeValues(fields); err != nil {
+		return it, err
+	}
+	it.Canonical, err = DecodeValues(canon)
+	return it, err
+}

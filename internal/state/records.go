@@ -1,0 +1,247 @@
+package state
+
+import (
+	"database/sql"
+	"time"
+)
+
+// PulledRecord is one remote record as a pull stores it.
+type PulledRecord struct {
+	Connector, RemoteID string
+	// Fields are the record's canonical values (compared fields only).
+	Fields   Values
+	Hash     string
+	Modified time.Time
+	Pulled   time.Time
+	Run      int64
+}
+
+// RecordHash returns the stored hash of a record and whether it is a
+// tombstone; found is false for a record never stored.
+func (w *WriteTx) RecordHash(connector, remoteID string) (hash string, deleted, found bool, err error) {
+	var del sql.NullString
+	err = w.queryRow(`SELECT hash, deleted_at FROM records WHERE connector = ? AND remote_id = ?`, connector, remoteID).Scan(&hash, &del)
+	if err == sql.ErrNoRows {
+		return "", false, false, nil
+	}
+	if err != nil {
+		return "", false, false, err
+	}
+	return hash, del.Valid, true, nil
+}
+
+// TouchRecord notes that run saw the record unchanged.
+func (w *WriteTx) TouchRecord(connector, remoteID string, run int64) error {
+	_, err := w.exec(`UPDATE records SET seen_run = ? WHERE connector = ? AND remote_id = ?`, run, connector, remoteID)
+	return err
+}
+
+// PutPulledRecord stores a new or changed snapshot and marks it dirty; a
+// tombstone comes back to life. The link and synced values are kept.
+func (w *WriteTx) PutPulledRecord(r PulledRecord) error {
+	_, err := w.exec(`INSERT INTO records (connector, remote_id, fields, hash, modified_at, pulled_at, seen_run, dirty)
+		VALUES (?, ?, ?, ?, ?, ?, ?, 1)
+		ON CONFLICT (connector, remote_id) DO UPDATE SET fields = excluded.fields, hash = excluded.hash,
+			modified_at = excluded.modified_at, pulled_at = excluded.pulled_at, seen_run = excluded.seen_run,
+			deleted_at = NULL, dirty = 1`,
+		r.Connector, r.RemoteID, EncodeValues(r.Fields), r.Hash, nullString(TimeText(r.Modified)), TimeText(r.Pulled), r.Run)
+	return err
+}
+
+// TombstoneRecord marks a stored record deleted remotely, to be
+// reconciled. It reports whether a live record was marked.
+func (w *WriteTx) TombstoneRecord(connector, remoteID string, at time.Time) (bool, error) {
+	res, err := w.exec(`UPDATE records SET deleted_at = ?, dirty = 1 WHERE connector = ? AND remote_id = ? AND deleted_at IS NULL`, TimeText(at), connector, remoteID)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// MarkSeen notes that run saw these ids in a complete listing.
+func (w *WriteTx) MarkSeen(connector string, ids []string, run int64) error {
+	for _, id := range ids {
+		if _, err := w.exec(`UPDATE records SET seen_run = ? WHERE connector = ? AND remote_id = ?`, run, connector, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TombstoneUnseen marks deleted every live record of connector that the
+// complete listing of run did not show, and returns how many.
+func (w *WriteTx) TombstoneUnseen(connector string, run int64, at time.Time) (int64, error) {
+	res, err := w.exec(`UPDATE records SET deleted_at = ?, dirty = 1 WHERE connector = ? AND seen_run < ? AND deleted_at IS NULL`, TimeText(at), connector, run)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// DirtyRecord is a live record awaiting linking or reconciling.
+type DirtyRecord struct {
+	Row                 int64
+	Connector, RemoteID string
+	EntityID            int64
+	Fields              Values
+}
+
+// DirtyRecords returns up to limit live dirty records after rowid after,
+// in pull order.
+func (w *WriteTx) DirtyRecords(after int64, limit int) ([]DirtyRecord, error) {
+	var out []DirtyRecord
+	err := w.query(`SELECT rowid, connector, remote_id, entity_id, fields FROM records
+		WHERE dirty = 1 AND deleted_at IS NULL AND rowid > ? ORDER BY rowid LIMIT ?`, func(rows *sql.Rows) error {
+		var d DirtyRecord
+		var ent sql.NullInt64
+		var fields string
+		if err := rows.Scan(&d.Row, &d.Connector, &d.RemoteID, &ent, &fields); err != nil {
+			return err
+		}
+		d.EntityID = ent.Int64
+		var err error
+		d.Fields, err = DecodeValues(fields)
+		out = append(out, d)
+		return err
+	}, after, limit)
+	return out, err
+}
+
+// Tombstone is a record deleted remotely that awaits a decision.
+type Tombstone struct {
+	Connector, RemoteID string
+	EntityID            int64
+}
+
+// DirtyTombstones returns every tombstone awaiting a decision.
+func (w *WriteTx) DirtyTombstones() ([]Tombstone, error) {
+	var out []Tombstone
+	err := w.query(`SELECT connector, remote_id, entity_id FROM records WHERE dirty = 1 AND deleted_at IS NOT NULL`, func(rows *sql.Rows) error {
+		var t Tombstone
+		var ent sql.NullInt64
+		if err := rows.Scan(&t.Connector, &t.RemoteID, &ent); err != nil {
+			return err
+		}
+		t.EntityID = ent.Int64
+		out = append(out, t)
+		return nil
+	})
+	return out, err
+}
+
+// ClearRecordDirty marks a record handled.
+func (w *WriteTx) ClearRecordDirty(connector, remoteID string) error {
+	_, err := w.exec(`UPDATE records SET dirty = 0 WHERE connector = ? AND remote_id = ?`, connector, remoteID)
+	return err
+}
+
+// LinkRecord links a record to an entity; its synced values start empty
+// (a new link).
+func (w *WriteTx) LinkRecord(connector, remoteID string, entityID int64) error {
+	_, err := w.exec(`UPDATE records SET entity_id = ?, synced = NULL, dirty = 0 WHERE connector = ? AND remote_id = ?`, entityID, connector, remoteID)
+	return err
+}
+
+// UnlinkRecord detaches a record from its entity.
+func (w *WriteTx) UnlinkRecord(connector, remoteID string) error {
+	_, err := w.exec(`UPDATE records SET entity_id = NULL, synced = NULL, dirty = 0 WHERE connector = ? AND remote_id = ?`, connector, remoteID)
+	return err
+}
+
+// Link is a record linked to an entity, as the merge sees it.
+type Link struct {
+	Connector, RemoteID string
+	// Fields is the last pulled (or pushed) snapshot.
+	Fields Values
+	// Synced is the base of the merge; nil for a link never reconciled.
+	Synced   Values
+	Modified time.Time
+	Pulled   time.Time
+	Deleted  bool
+}
+
+// EntityLinks returns the records linked to an entity, live and deleted.
+func (w *WriteTx) EntityLinks(entityID int64) ([]Link, error) {
+	var out []Link
+	err := w.query(`SELECT connector, remote_id, fields, synced, modified_at, pulled_at, deleted_at FROM records WHERE entity_id = ? ORDER BY connector`, func(rows *sql.Rows) error {
+		var l Link
+		var fields string
+		var synced, mod, del sql.NullString
+		var pulled string
+		if err := rows.Scan(&l.Connector, &l.RemoteID, &fields, &synced, &mod, &pulled, &del); err != nil {
+			return err
+		}
+		var err error
+		if l.Fields, err = DecodeValues(fields); err != nil {
+			return err
+		}
+		if synced.Valid {
+			if l.Synced, err = DecodeValues(synced.String); err != nil {
+				return err
+			}
+			if l.Synced == nil {
+				l.Synced = Values{}
+			}
+		}
+		l.Modified = ParseTime(mod.String)
+		l.Pulled = ParseTime(pulled)
+		l.Deleted = del.Valid
+		out = append(out, l)
+		return nil
+	}, entityID)
+	return out, err
+}
+
+// LinkedRecord returns the record of connector linked to an entity.
+func (w *WriteTx) LinkedRecord(entityID int64, connector string) (remoteID string, deleted, found bool, err error) {
+	var del sql.NullString
+	err = w.queryRow(`SELECT remote_id, deleted_at FROM records WHERE entity_id = ? AND connector = ?`, entityID, connector).Scan(&remoteID, &del)
+	if err == sql.ErrNoRows {
+		return "", false, false, nil
+	}
+	if err != nil {
+		return "", false, false, err
+	}
+	return remoteID, del.Valid, true, nil
+}
+
+// SetSynced stores a link's synced values after reconciling.
+func (w *WriteTx) SetSynced(connector, remoteID string, synced Values) error {
+	_, err := w.exec(`UPDATE records SET synced = ? WHERE connector = ? AND remote_id = ?`, EncodeValues(synced), connector, remoteID)
+	return err
+}
+
+// SetPushed stores what a successful push left on the remote side: the
+// snapshot, synced values and hash all become the pushed values, so that
+// the next pull of the same values is recognised as unchanged.
+func (w *WriteTx) SetPushed(connector, remoteID string, fields Values, hash string) error {
+	enc := EncodeValues(fields)
+	_, err := w.exec(`UPDATE records SET fields = ?, synced = ?, hash = ? WHERE connector = ? AND remote_id = ?`, enc, enc, hash, connector, remoteID)
+	return err
+}
+
+// InsertCreated stores a record the engine created, linked to its entity
+// and already in sync.
+func (w *WriteTx) InsertCreated(connector, remoteID string, entityID int64, fields Values, hash string, now time.Time, run int64) error {
+	enc := EncodeValues(fields)
+	_, err := w.exec(`INSERT INTO records (connector, remote_id, entity_id, fields, synced, hash, pulled_at, seen_run, dirty)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)
+		ON CONFLICT (connector, remote_id) DO UPDATE SET entity_id = excluded.entity_id, fields = excluded.fields,
+			synced = excluded.synced, hash = excluded.hash, deleted_at = NULL, dirty = 0`,
+		connector, remoteID, entityID, enc, enc, hash, TimeText(now), run)
+	return err
+}
+
+// MarkRecordDeleted records that the engine deleted a remote record.
+func (w *WriteTx) MarkRecordDeleted(connector, remoteID string, at time.Time) error {
+	_, err := w.exec(`UPDATE records SET deleted_at = ?, dirty = 0 WHERE connector = ? AND remote_id = ?`, TimeText(at), connector, remoteID)
+	return err
+}
+
+// CountLinked returns the number of live linked records of connector.
+func (w *WriteTx) CountLinked(connector string) (int64, error) {
+	var n int64
+	err := w.queryRow(`SELECT count(*) FROM records WHERE connector = ? AND entity_id IS NOT NULL AND deleted_at IS NULL`, connector).Scan(&n)
+	return n, err
+}

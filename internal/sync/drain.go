@@ -1,0 +1,229 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/syncd/syncd/internal/connectors"
+	"github.com/syncd/syncd/internal/state"
+)
+
+// drainBatch is how many outbox items one round sends before committing
+// their results.
+const drainBatch = 200
+
+// maxTemporaryInARow stops a connector's drain when the CRM keeps failing
+// temporarily even after the pacer's retries: the rest waits for the next
+// run instead of failing one by one.
+const maxTemporaryInARow = 5
+
+// result is the outcome of sending one outbox item.
+type result struct {
+	it       state.OutboxItem
+	remoteID string
+	err      error
+	sent     bool
+}
+
+// drain sends one connector's open outbox items. Creates are marked
+// attempted before they are sent; an attempted create is only sent again
+// when this run's pull of the connector finished (and so would have
+// linked the record if the CRM made it). Each item's outcome is committed
+// with the link update it implies, a batch per transaction. Failures stay
+// with the item (failed, with the CRM's message) and are retried on later
+// runs; an authentication failure stops the connector.
+func (r *run) drain(ctx context.Context, cn *conn) error {
+	if r.isStopped(cn.name) {
+		return nil
+	}
+	start := time.Now()
+	defer func() { r.count(cn.name, func(c *ConnectorReport) { c.Duration += time.Since(start) }) }()
+	r.mu.Lock()
+	pulled := r.pulled[cn.name]
+	r.mu.Unlock()
+	var after int64
+	tempRow, sent := 0, 0
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		var batch []state.OutboxItem
+		err := r.update(func(w *state.WriteTx) error {
+			items, err := w.OpenOutbox(cn.name, after, drainBatch)
+			if err != nil {
+				return err
+			}
+			now := r.e.now()
+			for _, it := range items {
+				after = it.ID
+				if !r.sendable(cn, it, pulled) {
+					continue
+				}
+				if it.Op == state.OpCreate {
+					if err := w.SetOutboxState(it.ID, state.OutboxAttempted, it.LastError, true, now); err != nil {
+						return err
+					}
+				}
+				batch = append(batch, it)
+			}
+			if len(items) == 0 {
+				after = -1
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if after == -1 {
+			return nil
+		}
+		var results []result
+		stop := false
+		for _, it := range batch {
+			if stop || ctx.Err() != nil {
+				results = append(results, result{it: it})
+				continue
+			}
+			res := r.send(ctx, cn, it)
+			results = append(results, res)
+			switch {
+			case res.err == nil:
+				tempRow = 0
+			case errors.Is(res.err, connectors.ErrAuth):
+				r.stop(cn.name, fmt.Errorf("push: %w", res.err))
+				stop = true
+			case errors.Is(res.err, connectors.ErrTemporary), errors.Is(res.err, connectors.ErrRateLimited):
+				tempRow++
+				if tempRow >= maxTemporaryInARow {
+					r.stop(cn.name, fmt.Errorf("push: %d temporary failures in a row, the rest waits for the next run: %w", tempRow, res.err))
+					stop = true
+				}
+			}
+		}
+		if err := r.update(func(w *state.WriteTx) error { return r.apply(w, cn, results) }); err != nil {
+			return err
+		}
+		sent += len(batch)
+		r.e.emit(ProgressEvent{Connector: cn.name, Phase: "push", Records: sent, Total: -1})
+		if stop {
+			return nil
+		}
+	}
+}
+
+// sendable says whether an item goes out in this run.
+func (r *run) sendable(cn *conn, it state.OutboxItem, pulled bool) bool {
+	switch it.Op {
+	case state.OpCreate, state.OpUpdate:
+		if !cn.writable {
+			return false
+		}
+	case state.OpDelete:
+		if cn.del == nil || !cn.writable {
+			return false
+		}
+	}
+	if it.Op == state.OpCreate && it.State == state.OutboxAttempted && !pulled {
+		// It may have reached the CRM: wait for a pull that can tell.
+		return false
+	}
+	return true
+}
+
+// send performs one write. Once started it is allowed to finish for up to
+// stopGrace after ctx is cancelled.
+func (r *run) send(ctx context.Context, cn *conn, it state.OutboxItem) result {
+	callCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stopAfter := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(stopGrace, cancel)
+		context.AfterFunc(callCtx, func() { t.Stop() })
+	})
+	defer stopAfter()
+	res := result{it: it, sent: true}
+	switch it.Op {
+	case state.OpCreate:
+		res.remoteID, res.err = cn.writer.Create(callCtx, it.Fields)
+		if res.err == nil && res.remoteID == "" {
+			res.err = fmt.Errorf("%s: create returned no id: %w", cn.name, connectors.ErrMalformed)
+		}
+	case state.OpUpdate:
+		res.err = cn.writer.Update(callCtx, it.RemoteID, it.Fields)
+	case state.OpDelete:
+		res.err = cn.del.Delete(callCtx, it.RemoteID)
+		if errors.Is(res.err, connectors.ErrNotFound) {
+			res.err = nil // already gone
+		}
+	}
+	return res
+}
+
+// surelyNotCreated reports whether a failed create certainly did not make
+// a record: the CRM refused it, or the request never left.
+func surelyNotCreated(err error) bool {
+	return errors.Is(err, connectors.ErrRejected) || errors.Is(err, connectors.ErrAuth) ||
+		errors.Is(err, connectors.ErrNotSent) || errors.Is(err, connectors.ErrRateLimited) ||
+		errors.Is(err, connectors.ErrUnsupported)
+}
+
+// apply commits the outcomes of a batch.
+func (r *run) apply(w *state.WriteTx, cn *conn, results []result) error {
+	now := r.e.now()
+	for _, res := range results {
+		it := res.it
+		if !res.sent {
+			// Not sent (stopping): a create marked attempted goes back to
+			// its earlier state, since it never left.
+			if it.Op == state.OpCreate {
+				if err := w.SetOutboxState(it.ID, it.State, it.LastError, false, now); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if res.err != nil {
+			state_ := state.OutboxFailed
+			if it.Op == state.OpCreate && !surelyNotCreated(res.err) {
+				// The CRM may have made the record: the next pull decides.
+				state_ = state.OutboxAttempted
+			}
+			if errors.Is(res.err, connectors.ErrAuth) {
+				state_ = it.State
+				if state_ == state.OutboxAttempted && it.Op == state.OpCreate {
+					state_ = state.OutboxPending
+				}
+			}
+			if err := w.SetOutboxState(it.ID, state_, res.err.Error(), it.Op != state.OpCreate, now); err != nil {
+				return err
+			}
+			if state_ == state.OutboxFailed {
+				r.count(cn.name, func(c *ConnectorReport) { c.Failed++ })
+				r.e.log.Warn("write failed", "connector", cn.name, "op", it.Op, "remote_id", it.RemoteID, "contact", it.EntityID, "err", res.err)
+			}
+			continue
+		}
+		switch it.Op {
+		case state.OpCreate:
+			if err := w.InsertCreated(cn.name, res.remoteID, it.EntityID, it.Canonical, cn.mapper.Hash(it.Canonical), now, r.id); err != nil {
+				return err
+			}
+			r.count(cn.name, func(c *ConnectorReport) { c.Created++ })
+		case state.OpUpdate:
+			if err := w.SetPushed(cn.name, it.RemoteID, it.Canonical, cn.mapper.Hash(it.Canonical)); err != nil {
+				return err
+			}
+			r.count(cn.name, func(c *ConnectorReport) { c.Updated++ })
+		case state.OpDelete:
+			if err := w.MarkRecordDeleted(cn.name, it.RemoteID, now); err != nil {
+				return err
+			}
+			r.count(cn.name, func(c *ConnectorReport) { c.Deleted++ })
+		}
+		if err := w.DeleteOutbox(it.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,250 @@
+// Package engine is syncd's sync engine: it pulls every connector's
+// records page by page into the state store, links them to entities by
+// identity, merges each field three ways against the link's synced
+// values, plans writes into the outbox in the same transaction, and
+// drains the outbox through the connectors. It speaks canonical fields
+// only (see internal/mapping) and holds no state of its own between runs:
+// the store does.
+//
+// The package is named engine because sync is taken by the standard
+// library; its import path is internal/sync.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/syncd/syncd/internal/config"
+	"github.com/syncd/syncd/internal/connectors"
+	"github.com/syncd/syncd/internal/mapping"
+	"github.com/syncd/syncd/internal/state"
+)
+
+// Options configure an Engine.
+type Options struct {
+	// Config gives policy, deletions, identity and per-connector fields,
+	// direction, exclude and create_defaults.
+	Config *config.Config
+	Store  *state.Store
+	// Connectors by config name; they may also implement Writer, IDLister
+	// and Deleter.
+	Connectors map[string]connectors.Connector
+	// Pacers by name, for API call and retry counts in the journal (nil
+	// entries are fine).
+	Pacers map[string]*connectors.Pacer
+	Logger *slog.Logger
+	Now    func() time.Time
+	// Progress, when set, receives progress for live display.
+	Progress func(ProgressEvent)
+}
+
+// ProgressEvent reports a connector's progress within a phase.
+type ProgressEvent struct {
+	Connector string
+	// Phase is "pull", "link", "reconcile" or "push".
+	Phase   string
+	Pages   int
+	Records int
+	// Total is the number of records the phase will handle, or -1.
+	Total int
+}
+
+// Engine runs syncs. A Run must not overlap another Run of the same
+// Engine (the daemon's scheduler skips overlapping runs).
+type Engine struct {
+	cfg      *config.Config
+	store    *state.Store
+	log      *slog.Logger
+	now      func() time.Time
+	progress func(ProgressEvent)
+	conns    []*conn // config order
+	byName   map[string]*conn
+	region   mapping.Options
+	// rank is each connector's position in the priority order.
+	rank map[string]int
+}
+
+// conn is one configured connector with what the engine needs of it.
+type conn struct {
+	name   string
+	c      connectors.Connector
+	writer connectors.Writer
+	lister connectors.IDLister
+	del    connectors.Deleter
+	mapper *mapping.Mapper
+	pacer  *connectors.Pacer
+	// compared lists the canonical fields this connector syncs, sorted.
+	compared []string
+	// readable connectors feed entities; push connectors only receive.
+	readable bool
+	// writable connectors receive creates and updates; pull connectors
+	// are never written.
+	writable bool
+}
+
+// New compiles every connector's mapping and returns an engine.
+func New(o Options) (*Engine, error) {
+	if o.Config == nil || o.Store == nil {
+		return nil, errors.New("engine: config and store are required")
+	}
+	e := &Engine{cfg: o.Config, store: o.Store, log: o.Logger, now: o.Now, progress: o.Progress, byName: map[string]*conn{}, rank: map[string]int{}}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	e.region = mapping.Options{DefaultRegion: o.Config.Identity.DefaultRegion}
+	var errs []error
+	for i := range o.Config.Connector {
+		cc := &o.Config.Connector[i]
+		c, ok := o.Connectors[cc.Name]
+		if !ok {
+			errs = append(errs, fmt.Errorf("engine: connector %s: not built", cc.Name))
+			continue
+		}
+		exclude := append(slices.Clone(cc.Kind.ExcludedFields), cc.Exclude...)
+		m, err := mapping.Compile(cc.Fields, exclude, cc.CreateDefaults, e.region)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("engine: connector %s: mapping: %w", cc.Name, err))
+			continue
+		}
+		dir := connectors.Direction(cc.Direction)
+		if dir == "" {
+			dir = connectors.Both
+		}
+		cn := &conn{name: cc.Name, c: c, mapper: m, readable: dir != connectors.Push}
+		cn.writer, _ = c.(connectors.Writer)
+		cn.lister, _ = c.(connectors.IDLister)
+		cn.del, _ = c.(connectors.Deleter)
+		cn.writable = dir != connectors.Pull && cn.writer != nil
+		if o.Pacers != nil {
+			cn.pacer = o.Pacers[cc.Name]
+		}
+		for _, f := range m.Canonicals() {
+			if m.Compared(f) {
+				cn.compared = append(cn.compared, f)
+			}
+		}
+		e.conns = append(e.conns, cn)
+		e.byName[cn.name] = cn
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	for i, n := range o.Config.Conflicts.Priority {
+		if _, dup := e.rank[n]; !dup {
+			e.rank[n] = i
+		}
+	}
+	// Connectors missing from the priority list rank after it, in config
+	// order, so every tie has one answer.
+	for _, cn := range e.conns {
+		if _, ok := e.rank[cn.name]; !ok {
+			e.rank[cn.name] = len(o.Config.Conflicts.Priority) + len(e.rank)
+		}
+	}
+	return e, nil
+}
+
+// RunOptions choose how one run goes.
+type RunOptions struct {
+	// DryRun pulls, matches and merges, prints the plan to Out, and
+	// writes nothing to any CRM and nothing lasting to the store except
+	// the run's journal row (status "dry").
+	DryRun bool
+	// Full ignores cursors and pulls everything; a full pull also counts
+	// as a complete listing for deletion detection.
+	Full bool
+	// Out receives the dry-run plan (nil: discarded).
+	Out io.Writer
+}
+
+// ConnectorReport is one connector's part of a run.
+type ConnectorReport struct {
+	Name string
+	// Pulled records, of which Changed had a new content hash and
+	// Unchanged not; Matched unlinked records were linked to an existing
+	// entity by identity.
+	Pulled, Changed, Unchanged, Matched int
+	// Created, Updated and Deleted count successful writes to this
+	// connector (planned writes in a dry run).
+	Created, Updated, Deleted int
+	// Conflicts this connector took part in; Failed writes to it.
+	Conflicts, Failed int
+	// Reads, Writes and Retries are API calls (from the pacer).
+	Reads, Writes, Retries int64
+	Duration               time.Duration
+	// Err is why the connector stopped, nil when it did not.
+	Err error
+}
+
+// Report is the outcome of a run.
+type Report struct {
+	RunID      int64
+	Connectors []ConnectorReport
+	// Conflicts is the number of open conflicts, Failed of failed writes
+	// and Parked of parked records, in the store after the run.
+	Conflicts, Failed, Parked int
+	// DeletionsBlocked says why deletions were held back ("" if none).
+	DeletionsBlocked string
+	// Interrupted is set when the run stopped early on cancellation; it
+	// resumes on the next run.
+	Interrupted bool
+	DryRun      bool
+	Duration    time.Duration
+}
+
+// ExitCode is 0 when all went well, 1 when a connector failed, 3 when the
+// run finished but left open conflicts, failed records, parked matches or
+// blocked deletions.
+func (r *Report) ExitCode() int {
+	if r == nil {
+		return 1
+	}
+	for _, c := range r.Connectors {
+		if c.Err != nil {
+			return 1
+		}
+	}
+	if r.Conflicts > 0 || r.Failed > 0 || r.Parked > 0 || r.DeletionsBlocked != "" {
+		return 3
+	}
+	return 0
+}
+
+// ResolveConflict settles a conflict by taking connector take's value, or
+// value when not nil; the next run writes it everywhere.
+func (e *Engine) ResolveConflict(ctx context.Context, id int64, take string, value *string) error {
+	if value != nil {
+		if cf, err := e.conflictField(ctx, id); err == nil {
+			v := mapping.Normalize(cf, *value, e.region)
+			value = &v
+		}
+	}
+	return e.store.ResolveConflict(ctx, id, take, value)
+}
+
+func (e *Engine) conflictField(ctx context.Context, id int64) (string, error) {
+	var field string
+	err := e.store.Update(ctx, func(w *state.WriteTx) error {
+		c, found, err := w.GetConflict(id)
+		if !found && err == nil {
+			err = state.ErrNoConflict
+		}
+		field = c.Field
+		return err
+	})
+	return field, err
+}
+
+func (e *Engine) emit(ev ProgressEvent) {
+	if e.progress != nil {
+		e.progress(ev)
+	}
+}

@@ -1,0 +1,212 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/syncd/syncd/internal/mapping"
+	"github.com/syncd/syncd/internal/state"
+)
+
+// chunk is how many records or entities one transaction handles.
+const chunk = 500
+
+// link gives every dirty live record an entity: a linked record marks its
+// entity for reconciling; an unlinked one is matched by identity (email,
+// then phone, then the configured keys) or, from a readable connector,
+// becomes a new entity. Ambiguous matches are parked, never merged.
+func (r *run) link(ctx context.Context) error {
+	var after int64
+	handled := 0
+	for {
+		if ctx.Err() != nil {
+			r.setInterrupted()
+			return nil
+		}
+		n := 0
+		err := r.update(func(w *state.WriteTx) error {
+			recs, err := w.DirtyRecords(after, chunk)
+			if err != nil {
+				return err
+			}
+			n = len(recs)
+			for _, d := range recs {
+				after = d.Row
+				if err := r.linkOne(w, d); err != nil {
+					return fmt.Errorf("link %s/%s: %w", d.Connector, d.RemoteID, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		handled += n
+		r.e.emit(ProgressEvent{Phase: "link", Records: handled, Total: -1})
+	}
+}
+
+func (r *run) linkOne(w *state.WriteTx, d state.DirtyRecord) error {
+	cn := r.e.byName[d.Connector]
+	if cn == nil {
+		// A connector no longer configured: its records wait.
+		return w.ClearRecordDirty(d.Connector, d.RemoteID)
+	}
+	if d.EntityID != 0 {
+		if err := w.MarkEntityDirty(d.EntityID, state.EntityDirty); err != nil {
+			return err
+		}
+		return w.ClearRecordDirty(d.Connector, d.RemoteID)
+	}
+	now := r.e.now()
+	matches, kind, err := r.e.match(w, d.Fields)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(matches) > 1:
+		reason := fmt.Sprintf("matches %d different contacts by %s", len(matches), kind)
+		return r.park(w, d, reason, matches)
+	case len(matches) == 1:
+		ent := matches[0]
+		other, deleted, found, err := w.LinkedRecord(ent, cn.name)
+		if err != nil {
+			return err
+		}
+		if found && !deleted {
+			reason := fmt.Sprintf("matches contact %d by %s, which is already linked to %s record %s", ent, kind, cn.name, other)
+			return r.park(w, d, reason, matches)
+		}
+		if found {
+			// The person was deleted in this CRM and made again: the new
+			// record takes the old one's place.
+			if err := w.UnlinkRecord(cn.name, other); err != nil {
+				return err
+			}
+		}
+		if err := w.LinkRecord(cn.name, d.RemoteID, ent); err != nil {
+			return err
+		}
+		// A create that reached the CRM before a crash is now linked.
+		if _, err := w.CancelCreates(ent, cn.name); err != nil {
+			return err
+		}
+		if err := w.MarkEntityDirty(ent, state.EntityDirty); err != nil {
+			return err
+		}
+		r.count(cn.name, func(c *ConnectorReport) { c.Matched++ })
+		return w.Unpark(cn.name, d.RemoteID)
+	}
+	if !cn.readable {
+		// Push connectors receive only: their own records found no
+		// person and stay unlinked.
+		return w.ClearRecordDirty(cn.name, d.RemoteID)
+	}
+	ent, err := w.CreateEntity(d.Fields, now)
+	if err != nil {
+		return err
+	}
+	if err := w.AddIdentityKeys(ent, r.e.identityKeys(d.Fields)); err != nil {
+		return err
+	}
+	if err := w.LinkRecord(cn.name, d.RemoteID, ent); err != nil {
+		return err
+	}
+	return w.Unpark(cn.name, d.RemoteID)
+}
+
+func (r *run) park(w *state.WriteTx, d state.DirtyRecord, reason string, matches []int64) error {
+	if r.dry {
+		fmt.Fprintf(r.out, "park %s %s: %s\n", d.Connector, d.RemoteID, reason)
+	}
+	if err := w.Park(d.Connector, d.RemoteID, reason, matches, r.e.now()); err != nil {
+		return err
+	}
+	return w.ClearRecordDirty(d.Connector, d.RemoteID)
+}
+
+// identityKinds are the key kinds in matching order after the configured
+// extra keys are appended.
+func (e *Engine) identityKinds() []string {
+	kinds := []string{"email", "phone"}
+	for _, k := range e.cfg.Identity.Keys {
+		kinds = append(kinds, "key:"+k)
+	}
+	return kinds
+}
+
+// identityFields says which canonical fields feed each built-in kind.
+var identityFields = map[string][]string{
+	"email": {"email", "email2"},
+	"phone": {"phone", "mobile"},
+}
+
+// identityKeys returns the matching keys of canonical values.
+func (e *Engine) identityKeys(v state.Values) []state.IdentityKey {
+	var keys []state.IdentityKey
+	for _, kind := range e.identityKinds() {
+		keys = append(keys, e.keysOf(kind, v)...)
+	}
+	return keys
+}
+
+func (e *Engine) keysOf(kind string, v state.Values) []state.IdentityKey {
+	fields, ok := identityFields[kind]
+	if !ok {
+		fields = []string{kind[len("key:"):]}
+	}
+	var keys []state.IdentityKey
+	for _, f := range fields {
+		if v[f] == "" {
+			continue
+		}
+		if k := mapping.IdentityKey(f, v[f], e.region); k != "" && !slices.Contains(keys, state.IdentityKey{Kind: kind, Value: k}) {
+			keys = append(keys, state.IdentityKey{Kind: kind, Value: k})
+		}
+	}
+	return keys
+}
+
+// match returns the entities the values match by the first key kind that
+// matches anything, and that kind.
+func (e *Engine) match(w *state.WriteTx, v state.Values) ([]int64, string, error) {
+	for _, kind := range e.identityKinds() {
+		var found []int64
+		for _, k := range e.keysOf(kind, v) {
+			ids, err := w.MatchIdentity(k)
+			if err != nil {
+				return nil, "", err
+			}
+			for _, id := range ids {
+				if !slices.Contains(found, id) {
+					found = append(found, id)
+				}
+			}
+		}
+		if len(found) > 0 {
+			slices.Sort(found)
+			return found, kind, nil
+		}
+	}
+	return nil, "", nil
+}
+
+// keysDiffer reports whether two value sets give different identity keys.
+func (e *Engine) keysDiffer(a, b state.Values) bool {
+	for _, kind := range e.identityKinds() {
+		fields, ok := identityFields[kind]
+		if !ok {
+			fields = []string{kind[len("key:"):]}
+		}
+		for _, f := range fields {
+			if a[f] != b[f] {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,158 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/syncd/syncd/internal/connectors"
+	"github.com/syncd/syncd/internal/state"
+)
+
+// pull streams one connector's pages into the store. Each page, its
+// records' snapshots and the cursor after it are one transaction, so the
+// cursor never runs ahead of what is stored. A connector error stops this
+// connector only; a store error is returned.
+func (r *run) pull(ctx context.Context, cn *conn) error {
+	start := time.Now()
+	defer func() { r.count(cn.name, func(c *ConnectorReport) { c.Duration += time.Since(start) }) }()
+	var cur state.Cursor
+	if err := r.update(func(w *state.WriteTx) (err error) { cur, err = w.GetCursor(cn.name); return err }); err != nil {
+		return err
+	}
+	opts := connectors.PullOptions{Cursor: cur.Cursor, Full: r.full}
+	// A pull from the start that reaches its last page saw every record:
+	// what it did not see is gone. A pull resumed after an interruption
+	// did not see the records of the pages before it.
+	complete := r.full || cur.Cursor == ""
+	pages, records := 0, 0
+	err := cn.c.Pull(ctx, opts, func(_ context.Context, page connectors.Page) error {
+		if err := r.update(func(w *state.WriteTx) error { return r.storePage(w, cn, page, complete) }); err != nil {
+			return storeError{err}
+		}
+		pages++
+		records += len(page.Records)
+		r.e.emit(ProgressEvent{Connector: cn.name, Phase: "pull", Pages: pages, Records: records, Total: page.Total})
+		if page.Done {
+			return nil
+		}
+		// Stop between pages: the page in hand is stored, the pull
+		// resumes after it next time.
+		return ctx.Err()
+	})
+	var se storeError
+	switch {
+	case errors.As(err, &se):
+		return se.err
+	case err != nil && ctx.Err() != nil:
+		r.setInterrupted()
+		return nil
+	case err != nil:
+		r.e.log.Error("pull failed", "connector", cn.name, "err", err)
+		r.stop(cn.name, fmt.Errorf("pull: %w", err))
+		return nil
+	}
+	if err := r.detectDeletions(ctx, cn, complete); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.pulled[cn.name] = !r.stopped[cn.name]
+	r.mu.Unlock()
+	return nil
+}
+
+// storePage stores one page: new or changed snapshots are marked dirty,
+// unchanged ones only noted as seen.
+func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, complete bool) error {
+	now := r.e.now()
+	var pulled, changed int
+	for _, rec := range page.Records {
+		if rec.ID == "" {
+			continue
+		}
+		pulled++
+		if rec.Deleted {
+			if _, err := w.TombstoneRecord(cn.name, rec.ID, now); err != nil {
+				return err
+			}
+			continue
+		}
+		fields := cn.canonical(rec.Fields)
+		hash := cn.mapper.Hash(fields)
+		old, deleted, found, err := w.RecordHash(cn.name, rec.ID)
+		if err != nil {
+			return err
+		}
+		if found && !deleted && old == hash {
+			if complete {
+				if err := w.TouchRecord(cn.name, rec.ID, r.id); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		changed++
+		if err := w.PutPulledRecord(state.PulledRecord{Connector: cn.name, RemoteID: rec.ID, Fields: fields, Hash: hash, Modified: rec.Modified, Pulled: now, Run: r.id}); err != nil {
+			return err
+		}
+	}
+	if page.Cursor != "" || page.Done {
+		if err := w.SetCursor(cn.name, page.Cursor, page.Done, now); err != nil {
+			return err
+		}
+	}
+	if page.Done && complete {
+		if _, err := w.TombstoneUnseen(cn.name, r.id, now); err != nil {
+			return err
+		}
+	}
+	r.count(cn.name, func(c *ConnectorReport) {
+		c.Pulled += pulled
+		c.Changed += changed
+		c.Unchanged += pulled - changed
+	})
+	return nil
+}
+
+// canonical maps a CRM record to the canonical values this connector
+// syncs; fields left out of comparison are dropped, so they never cause
+// a change.
+func (cn *conn) canonical(remote map[string]string) state.Values {
+	all := cn.mapper.ToCanonical(remote)
+	out := make(state.Values, len(cn.compared))
+	for _, f := range cn.compared {
+		out[f] = all[f]
+	}
+	return out
+}
+
+// detectDeletions turns records missing from a complete id listing into
+// tombstones, after an incremental pull of a connector that can list ids.
+func (r *run) detectDeletions(ctx context.Context, cn *conn, complete bool) error {
+	if complete || cn.lister == nil || r.isStopped(cn.name) {
+		return nil
+	}
+	err := cn.lister.ListIDs(ctx, func(_ context.Context, ids []string) error {
+		if err := r.update(func(w *state.WriteTx) error { return w.MarkSeen(cn.name, ids, r.id) }); err != nil {
+			return storeError{err}
+		}
+		return ctx.Err()
+	})
+	var se storeError
+	switch {
+	case errors.As(err, &se):
+		return se.err
+	case err != nil && ctx.Err() != nil:
+		r.setInterrupted()
+		return nil
+	case err != nil:
+		// Without a complete listing nothing is taken as deleted.
+		r.e.log.Warn("id listing failed; deletions not checked", "connector", cn.name, "err", err)
+		return nil
+	}
+	return r.update(func(w *state.WriteTx) error {
+		_, err := w.TombstoneUnseen(cn.name, r.id, r.e.now())
+		return err
+	})
+}

@@ -1,0 +1,317 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/syncd/syncd/internal/state"
+)
+
+// reconcile merges every dirty entity and plans its writes into the
+// outbox, a chunk of entities per transaction.
+func (r *run) reconcile(ctx context.Context) error {
+	var after int64
+	handled := 0
+	for {
+		if ctx.Err() != nil {
+			r.setInterrupted()
+			return nil
+		}
+		n := 0
+		err := r.update(func(w *state.WriteTx) error {
+			ids, err := w.DirtyEntities(after, chunk)
+			if err != nil {
+				return err
+			}
+			n = len(ids)
+			for _, id := range ids {
+				after = id
+				if err := r.reconcileOne(w, id); err != nil {
+					return fmt.Errorf("reconcile contact %d: %w", id, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		handled += n
+		r.e.emit(ProgressEvent{Phase: "reconcile", Records: handled, Total: -1})
+	}
+}
+
+func (r *run) reconcileOne(w *state.WriteTx, id int64) error {
+	e := r.e
+	ent, found, err := w.GetEntity(id)
+	if err != nil || !found {
+		return err
+	}
+	if ent.Deleted {
+		return w.ClearEntityDirty(id)
+	}
+	links, err := w.EntityLinks(id)
+	if err != nil {
+		return err
+	}
+	var sides []side
+	present := map[string]bool{}
+	liveReadable := false
+	for _, l := range links {
+		present[l.Connector] = true
+		cn := e.byName[l.Connector]
+		if cn == nil || l.Deleted {
+			continue
+		}
+		sides = append(sides, side{cn: cn, link: l})
+		liveReadable = liveReadable || cn.readable
+	}
+	open, err := w.OpenConflicts(id)
+	if err != nil {
+		return err
+	}
+	res := e.merge(id, ent.Fields, sides, open, r.id)
+	now := e.now()
+
+	if !maps.Equal(res.fields, ent.Fields) {
+		if err := w.SetEntityFields(id, res.fields); err != nil {
+			return err
+		}
+	}
+	if ent.Dirty == state.EntityRekey || e.keysDiffer(res.fields, ent.Fields) {
+		if err := w.SetIdentityKeys(id, e.identityKeys(res.fields)); err != nil {
+			return err
+		}
+	}
+	for _, c := range res.conflicts {
+		if _, err := w.AddConflict(c, now); err != nil {
+			return err
+		}
+		for name := range c.Candidates {
+			r.count(name, func(cr *ConnectorReport) { cr.Conflicts++ })
+		}
+		if r.dry {
+			fmt.Fprintf(r.out, "conflict contact %d %s: %s → %s (%s)\n", id, c.Field, formatCandidates(c.Candidates), orOpen(c.Decision, c.Status), c.Reason)
+		}
+	}
+	for _, c := range res.reopened {
+		if err := w.SetConflictCandidates(c.ID, c.Candidates); err != nil {
+			return err
+		}
+	}
+	// Each link's current values are now accounted for: they are its new
+	// base. Values still to be written are in the outbox.
+	for _, s := range sides {
+		if s.link.Synced == nil || !maps.Equal(s.link.Synced, s.link.Fields) {
+			if err := w.SetSynced(s.cn.name, s.link.RemoteID, s.link.Fields); err != nil {
+				return err
+			}
+		}
+	}
+	// The new plan replaces what an earlier run planned and did not send.
+	attempted := map[string]bool{}
+	outbox, err := w.EntityOutbox(id)
+	if err != nil {
+		return err
+	}
+	replan := false
+	for _, it := range outbox {
+		if it.State == state.OutboxAttempted {
+			attempted[it.Connector] = true
+		} else {
+			replan = true
+		}
+	}
+	if replan {
+		if err := w.DropReplannable(id); err != nil {
+			return err
+		}
+	}
+	for _, s := range sides {
+		changed := res.updates[s.cn.name]
+		if len(changed) == 0 {
+			continue
+		}
+		snapshot := maps.Clone(s.link.Fields)
+		for _, f := range changed {
+			snapshot[f] = res.fields[f]
+		}
+		it := state.OutboxItem{EntityID: id, Connector: s.cn.name, Op: state.OpUpdate, RemoteID: s.link.RemoteID,
+			Fields: s.cn.mapper.ToRemote(changed, res.fields), Canonical: snapshot, RunID: r.id}
+		if _, err := w.AddOutbox(it, now); err != nil {
+			return err
+		}
+		if r.dry {
+			r.count(s.cn.name, func(c *ConnectorReport) { c.Updated++ })
+			var parts []string
+			for _, f := range changed {
+				parts = append(parts, fmt.Sprintf("%s: %q → %q", f, s.link.Fields[f], res.fields[f]))
+			}
+			fmt.Fprintf(r.out, "update %s %s (contact %d): %s\n", s.cn.name, s.link.RemoteID, id, strings.Join(parts, ", "))
+		}
+	}
+	keepDirty := false
+	if liveReadable {
+		for _, cn := range e.conns {
+			if !cn.writable || present[cn.name] || attempted[cn.name] {
+				continue
+			}
+			r.mu.Lock()
+			pulled := r.pulled[cn.name]
+			r.mu.Unlock()
+			if !pulled {
+				// Its existing records are unknown this run: creating now
+				// could duplicate a person. Try again next run.
+				keepDirty = true
+				continue
+			}
+			canon := make(state.Values, len(cn.compared))
+			for _, f := range cn.compared {
+				canon[f] = res.fields[f]
+			}
+			it := state.OutboxItem{EntityID: id, Connector: cn.name, Op: state.OpCreate,
+				Fields: cn.mapper.CreateFields(res.fields), Canonical: canon, RunID: r.id}
+			if _, err := w.AddOutbox(it, now); err != nil {
+				return err
+			}
+			if r.dry {
+				r.count(cn.name, func(c *ConnectorReport) { c.Created++ })
+				fmt.Fprintf(r.out, "create %s (contact %d): %s\n", cn.name, id, formatValues(canon))
+			}
+		}
+	}
+	if keepDirty {
+		if ent.Dirty != state.EntityDirty {
+			return w.MarkEntityDirty(id, state.EntityDirty)
+		}
+		return nil
+	}
+	return w.ClearEntityDirty(id)
+}
+
+// deletions decides about records that disappeared. Without propagation
+// a tombstone only ends that link (the person lives on elsewhere and is
+// not created again there). With propagation the person is deleted
+// everywhere (connectors that cannot delete are only unlinked) unless the
+// run would delete more than max_delete_count or max_delete_ratio of the
+// live contacts: then nothing is deleted, the tombstones wait, and the
+// report says why.
+func (r *run) deletions() error {
+	e := r.e
+	return r.update(func(w *state.WriteTx) error {
+		tombs, err := w.DirtyTombstones()
+		if err != nil {
+			return err
+		}
+		var doomed []int64
+		for _, t := range tombs {
+			if t.EntityID == 0 {
+				if err := w.ClearRecordDirty(t.Connector, t.RemoteID); err != nil {
+					return err
+				}
+				continue
+			}
+			if !e.cfg.Deletions.Propagate {
+				if err := w.ClearRecordDirty(t.Connector, t.RemoteID); err != nil {
+					return err
+				}
+				if err := w.MarkEntityDirty(t.EntityID, state.EntityDirty); err != nil {
+					return err
+				}
+				continue
+			}
+			if !slices.Contains(doomed, t.EntityID) {
+				doomed = append(doomed, t.EntityID)
+			}
+		}
+		if len(doomed) == 0 {
+			return nil
+		}
+		live, err := w.CountLiveEntities()
+		if err != nil {
+			return err
+		}
+		maxCount, maxRatio := e.cfg.Deletions.MaxDeleteCount, e.cfg.Deletions.MaxDeleteRatio
+		if n := len(doomed); n > maxCount || float64(n) > maxRatio*float64(live) {
+			r.deletionsBlocked = fmt.Sprintf("%d contacts were deleted in a CRM, more than max_delete_count %d or max_delete_ratio %g of %d contacts; nothing was deleted (raise the limits for one run, or restore the records)", n, maxCount, maxRatio, live)
+			e.log.Warn("deletions blocked", "reason", r.deletionsBlocked)
+			return nil
+		}
+		now := e.now()
+		for _, id := range doomed {
+			links, err := w.EntityLinks(id)
+			if err != nil {
+				return err
+			}
+			if err := w.DeleteEntity(id, now); err != nil {
+				return err
+			}
+			outbox, err := w.EntityOutbox(id)
+			if err != nil {
+				return err
+			}
+			for _, it := range outbox {
+				if err := w.DeleteOutbox(it.ID); err != nil {
+					return err
+				}
+			}
+			for _, l := range links {
+				if l.Deleted {
+					if err := w.ClearRecordDirty(l.Connector, l.RemoteID); err != nil {
+						return err
+					}
+					continue
+				}
+				cn := e.byName[l.Connector]
+				if cn != nil && cn.del != nil && cn.writable {
+					it := state.OutboxItem{EntityID: id, Connector: l.Connector, Op: state.OpDelete, RemoteID: l.RemoteID, RunID: r.id}
+					if _, err := w.AddOutbox(it, now); err != nil {
+						return err
+					}
+					if r.dry {
+						r.count(cn.name, func(c *ConnectorReport) { c.Deleted++ })
+						fmt.Fprintf(r.out, "delete %s %s (contact %d)\n", l.Connector, l.RemoteID, id)
+					}
+					continue
+				}
+				if err := w.UnlinkRecord(l.Connector, l.RemoteID); err != nil {
+					return err
+				}
+				if r.dry {
+					fmt.Fprintf(r.out, "unlink %s %s (contact %d; the connector cannot delete)\n", l.Connector, l.RemoteID, id)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func formatValues(v state.Values) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(v)) {
+		if v[k] != "" {
+			parts = append(parts, fmt.Sprintf("%s=%q", k, v[k]))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func formatCandidates(c map[string]string) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(c)) {
+		parts = append(parts, fmt.Sprintf("%s=%q", k, c[k]))
+	}
+	return strings.Join(parts, " ")
+}
+
+func orOpen(decision, status string) string {
+	if status == state.ConflictOpen {
+		return "open (manual)"
+	}
+	return fmt.Sprintf("%q", decision)
+}

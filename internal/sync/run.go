@@ -1,0 +1,244 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/syncd/syncd/internal/connectors"
+	"github.com/syncd/syncd/internal/state"
+)
+
+// stopGrace bounds the work in hand after cancellation: the page or push
+// being handled finishes and commits within it.
+const stopGrace = 8 * time.Second
+
+// run is the state of one Run.
+type run struct {
+	e    *Engine
+	id   int64
+	dry  bool
+	full bool
+	out  io.Writer
+	// storeCtx is never cancelled: store work in hand always commits.
+	storeCtx context.Context
+	// dryTx holds every write of a dry run; it is rolled back at the end.
+	dryTx *state.WriteTx
+	txMu  sync.Mutex
+
+	mu   sync.Mutex
+	reps map[string]*ConnectorReport
+	// pulled is set for connectors whose pull finished in this run: only
+	// they receive creates (their existing records are known).
+	pulled map[string]bool
+	// stopped holds connectors that failed in this run.
+	stopped          map[string]bool
+	deletionsBlocked string
+	interrupted      bool
+}
+
+// update runs fn in a write transaction (the shared one in a dry run).
+func (r *run) update(fn func(w *state.WriteTx) error) error {
+	if r.dryTx != nil {
+		r.txMu.Lock()
+		defer r.txMu.Unlock()
+		return fn(r.dryTx)
+	}
+	return r.e.store.Update(r.storeCtx, fn)
+}
+
+func (r *run) rep(name string) *ConnectorReport { return r.reps[name] }
+
+// count adjusts a connector's report under the lock.
+func (r *run) count(name string, fn func(c *ConnectorReport)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c := r.reps[name]; c != nil {
+		fn(c)
+	}
+}
+
+func (r *run) stop(name string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopped[name] = true
+	if c := r.reps[name]; c != nil && c.Err == nil {
+		c.Err = err
+	}
+}
+
+func (r *run) isStopped(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stopped[name]
+}
+
+func (r *run) setInterrupted() {
+	r.mu.Lock()
+	r.interrupted = true
+	r.mu.Unlock()
+}
+
+// Run runs one sync: pull every connector, link, apply deletions,
+// reconcile, push. Cancelling ctx stops taking new work: the page or push
+// in hand finishes and commits, and the report says Interrupted (with a
+// nil error). The error is for failures of the run itself (the store);
+// connector failures are in the report.
+func (e *Engine) Run(ctx context.Context, ro RunOptions) (*Report, error) {
+	start := time.Now()
+	storeCtx := context.WithoutCancel(ctx)
+	if err := e.store.InterruptStaleRuns(storeCtx); err != nil {
+		return nil, err
+	}
+	id, err := e.store.StartRun(storeCtx, ro.DryRun, ro.Full)
+	if err != nil {
+		return nil, err
+	}
+	r := &run{e: e, id: id, dry: ro.DryRun, full: ro.Full, out: ro.Out, storeCtx: storeCtx,
+		reps: map[string]*ConnectorReport{}, pulled: map[string]bool{}, stopped: map[string]bool{}}
+	if r.out == nil {
+		r.out = io.Discard
+	}
+	before := map[string]connectors.StatsSnapshot{}
+	for _, cn := range e.conns {
+		r.reps[cn.name] = &ConnectorReport{Name: cn.name}
+		if cn.pacer != nil {
+			before[cn.name] = cn.pacer.Stats.Snapshot()
+		}
+	}
+	if r.dry {
+		r.dryTx, err = e.store.Begin(storeCtx)
+		if err != nil {
+			return nil, err
+		}
+		defer r.dryTx.Rollback()
+	}
+	runErr := r.steps(ctx)
+	rep := &Report{RunID: id, DryRun: r.dry, DeletionsBlocked: r.deletionsBlocked, Interrupted: r.interrupted}
+	if runErr == nil {
+		runErr = r.update(func(w *state.WriteTx) error {
+			n, err := w.CountOpenConflicts()
+			rep.Conflicts = int(n)
+			if err == nil {
+				n, err = w.CountOutbox(state.OutboxFailed)
+				rep.Failed = int(n)
+			}
+			if err == nil {
+				n, err = w.CountParked()
+				rep.Parked = int(n)
+			}
+			return err
+		})
+	}
+	if r.dryTx != nil {
+		r.dryTx.Rollback()
+	}
+	rep.Duration = time.Since(start)
+	rec := state.Run{ID: id, FinishedAt: e.now(), Conflicts: int64(rep.Conflicts), Failed: int64(rep.Failed), Parked: int64(rep.Parked), DeletionsBlocked: rep.DeletionsBlocked}
+	for _, cn := range e.conns {
+		c := r.reps[cn.name]
+		if cn.pacer != nil {
+			d := cn.pacer.Stats.Snapshot().Sub(before[cn.name])
+			c.Reads, c.Writes, c.Retries = d.Reads, d.Writes, d.Retries
+		}
+		rc := state.RunConnector{Connector: c.Name, Pulled: int64(c.Pulled), Changed: int64(c.Changed), Matched: int64(c.Matched),
+			Created: int64(c.Created), Updated: int64(c.Updated), Deleted: int64(c.Deleted), Unchanged: int64(c.Unchanged),
+			Conflicts: int64(c.Conflicts), Failed: int64(c.Failed), Reads: c.Reads, Writes: c.Writes, Retries: c.Retries, Duration: c.Duration}
+		if c.Err != nil {
+			rc.Error = c.Err.Error()
+		}
+		rec.Connectors = append(rec.Connectors, rc)
+		rep.Connectors = append(rep.Connectors, *c)
+	}
+	switch {
+	case runErr != nil:
+		rec.Status, rec.Error = state.RunFailed, runErr.Error()
+	case r.dry:
+		rec.Status = state.RunDry
+	case rep.Interrupted:
+		rec.Status = state.RunInterrupted
+	case rep.ExitCode() == 1:
+		rec.Status = state.RunFailed
+	case rep.ExitCode() == 3:
+		rec.Status = state.RunAttention
+	default:
+		rec.Status = state.RunOK
+	}
+	if err := e.store.FinishRun(storeCtx, rec); err != nil && runErr == nil {
+		runErr = err
+	}
+	if runErr != nil {
+		return rep, fmt.Errorf("engine: run %d: %w", id, runErr)
+	}
+	return rep, nil
+}
+
+// steps runs the phases; it returns only store failures.
+func (r *run) steps(ctx context.Context) error {
+	e := r.e
+	// Pull: connectors in parallel, their pages serialised by the store's
+	// single writer. A dry run pulls one after the other in its one
+	// transaction.
+	var wg sync.WaitGroup
+	errs := make([]error, len(e.conns))
+	for i, cn := range e.conns {
+		if r.dry {
+			errs[i] = r.pull(ctx, cn)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = r.pull(ctx, cn)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		r.setInterrupted()
+		return nil
+	}
+	if err := r.link(ctx); err != nil || r.interrupted {
+		return err
+	}
+	if err := r.deletions(); err != nil {
+		return err
+	}
+	if err := r.reconcile(ctx); err != nil || r.interrupted {
+		return err
+	}
+	if r.dry {
+		if r.deletionsBlocked != "" {
+			fmt.Fprintf(r.out, "deletions blocked: %s\n", r.deletionsBlocked)
+		}
+		return nil
+	}
+	for i, cn := range e.conns {
+		errs[i] = nil
+		if !cn.writable && cn.del == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = r.drain(ctx, cn)
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		r.setInterrupted()
+	}
+	return errors.Join(errs...)
+}
+
+// isStoreErr tells store failures (which end the run) from connector
+// failures (which end only that connector's part).
+type storeError struct{ err error }
+
+func (s storeError) Error() string { return s.err.Error() }
+func (s storeError) Unwrap() error { return s.err }
