@@ -1,0 +1,641 @@
+// Package vcarddir is a connector over a folder of .vcf files, one contact
+// each, named by the card's UID: the layout of vdirsyncer's "filesystem"
+// storage (fileext = ".vcf"), also read by khard and other vdir tools.
+//
+// Record.ID is the file name without ".vcf" (the UID for files this
+// connector or vdirsyncer wrote). Fields follow the scheme of
+// internal/connectors/vcardmap.
+//
+// Change detection: a pull with a cursor lists the folder and reads only
+// files whose modification or status-change time (ctime, which no tool can
+// set back and which a rename updates) is at or after the cursor, less a
+// two-second lookback for coarse file-system clocks. A full pull reads
+// every file except those whose size and times match the in-process
+// cache. Deletions are found by ListIDs (a file that disappeared).
+// Unchanged records that come back are dropped by the engine by content
+// hash.
+//
+// Writes are atomic: a temporary file in the same folder, fsync, then
+// rename (link for a create, so that an existing file is never replaced),
+// then fsync of the folder. An update rewrites only the properties it
+// changes and keeps all others byte for byte.
+package vcarddir
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/syncd/syncd/internal/connectors"
+	"github.com/syncd/syncd/internal/connectors/emulator"
+	"github.com/syncd/syncd/internal/connectors/vcardmap"
+)
+
+// Ext is the file extension of a contact.
+const Ext = ".vcf"
+
+// Lookback is how far before the cursor an incremental pull looks: file
+// times come from a coarse kernel clock (a few milliseconds), and a file
+// written while the folder was being listed must not be missed.
+const Lookback = 2 * time.Second
+
+// DefaultPageSize is the number of records per page.
+const DefaultPageSize = 500
+
+// Options of a vcarddir connector.
+type Options struct {
+	// Path is the folder of .vcf files, relative to the config's folder.
+	// It must exist: a mistyped path must not look like an empty address
+	// book.
+	Path string `toml:"path"`
+	// Version of the cards Create writes: "3.0" (default) or "4.0".
+	// Updates keep a card's own version.
+	Version string `toml:"version"`
+}
+
+// Validate checks the options.
+func (o *Options) Validate() []error {
+	var errs []error
+	if strings.TrimSpace(o.Path) == "" {
+		errs = append(errs, fmt.Errorf("path: missing: the folder of .vcf files"))
+	}
+	if o.Version != "3.0" && o.Version != "4.0" {
+		errs = append(errs, fmt.Errorf("version: must be 3.0 or 4.0 (got %q)", o.Version))
+	}
+	return errs
+}
+
+// Type is the registry entry.
+var Type = connectors.Type{
+	Name:        "vcarddir",
+	Description: "folder of .vcf files, one contact each (vdirsyncer filesystem layout)",
+	NewOptions:  func() any { return &Options{Version: "3.0"} },
+	New: func(s connectors.Settings) (connectors.Connector, error) {
+		return New(s)
+	},
+}
+
+// Connector is a vcarddir connector.
+type Connector struct {
+	dir      string
+	version  string
+	pageSize int
+	pacer    *connectors.Pacer
+	log      *slog.Logger
+
+	// Hooks injects faults for tests (methods list, get, create, update,
+	// delete, ids), as if the folder were remote: 401/403 act like a
+	// permission error, 429/503 like a rate limit, other 5xx like an I/O
+	// error.
+	Hooks emulator.Hooks
+
+	// lookback is Lookback; tests shorten it.
+	lookback time.Duration
+	// reads counts files read, for tests of change detection.
+	reads atomic.Int64
+
+	mu    sync.Mutex
+	cache map[string]cacheEntry
+}
+
+// cacheEntry is what the last read of a file found.
+type cacheEntry struct {
+	stamp  stamp
+	fields map[string]string
+}
+
+// stamp identifies a file version without reading it.
+type stamp struct {
+	size         int64
+	mtime, ctime int64 // unix nanoseconds
+}
+
+// changedAt is the later of the two times.
+func (s stamp) changedAt() int64 { return max(s.mtime, s.ctime) }
+
+// New returns a connector for s (Options: *Options).
+func New(s connectors.Settings) (*Connector, error) {
+	opts, _ := s.Options.(*Options)
+	if opts == nil {
+		opts = &Options{Version: "3.0"}
+	}
+	if errs := opts.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("vcarddir: %w", errors.Join(errs...))
+	}
+	dir := opts.Path
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(s.ConfigDir, dir)
+	}
+	c := &Connector{
+		dir:      filepath.Clean(dir),
+		version:  opts.Version,
+		pageSize: s.PageSize,
+		pacer:    s.Pacer,
+		log:      s.Logger,
+		cache:    map[string]cacheEntry{},
+		lookback: Lookback,
+	}
+	if c.pageSize <= 0 {
+		c.pageSize = DefaultPageSize
+	}
+	if c.pacer == nil {
+		c.pacer = connectors.NewPacer(connectors.PacerConfig{Name: s.Name})
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}
+
+// Dir returns the folder.
+func (c *Connector) Dir() string { return c.dir }
+
+// cursor is the JSON form of a pull position.
+type cursor struct {
+	// Since: only files changed at or after this instant (unix ns; 0: all).
+	Since int64 `json:"since,omitempty"`
+	// Start of the interrupted pull, and the last file name it delivered.
+	Start int64  `json:"start,omitempty"`
+	After string `json:"after,omitempty"`
+}
+
+// entry is one listed file.
+type entry struct {
+	name  string // without Ext
+	stamp stamp
+}
+
+// Pull returns the contacts changed since the cursor (all on a full pull),
+// in file-name order.
+func (c *Connector) Pull(ctx context.Context, opts connectors.PullOptions, fn connectors.PageFunc) error {
+	var cur cursor
+	if opts.Cursor != "" && !opts.Full {
+		if err := json.Unmarshal([]byte(opts.Cursor), &cur); err != nil {
+			return fmt.Errorf("vcarddir: pull: bad cursor %q: %w", opts.Cursor, err)
+		}
+	}
+	start := cur.Start
+	if start == 0 {
+		start = time.Now().UnixNano()
+	}
+	var entries []entry
+	err := c.pacer.Call(ctx, "list", connectors.Read, func(ctx context.Context) error {
+		if err := c.fault("list"); err != nil {
+			return err
+		}
+		var err error
+		entries, err = c.list(true)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if cur.After != "" {
+		i, _ := slices.BinarySearchFunc(entries, cur.After, func(e entry, name string) int { return strings.Compare(e.name, name) })
+		for i < len(entries) && entries[i].name <= cur.After {
+			i++
+		}
+		entries = entries[i:]
+	}
+	if cur.Since > 0 {
+		kept := entries[:0]
+		for _, e := range entries {
+			if e.stamp.changedAt() >= cur.Since {
+				kept = append(kept, e)
+			}
+		}
+		entries = kept
+	}
+	total := len(entries)
+	if cur.After != "" {
+		total = -1
+	}
+	for {
+		n := min(len(entries), c.pageSize)
+		batch := entries[:n]
+		entries = entries[n:]
+		page := connectors.Page{Total: total, Done: len(entries) == 0, Records: make([]connectors.Record, 0, n)}
+		for _, e := range batch {
+			fields, err := c.readCached(e)
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					continue // deleted while listing: ListIDs reports it
+				}
+				if errors.Is(err, vcardmap.ErrMalformed) {
+					c.log.Warn("vcarddir: skipping a malformed card", "file", e.name+Ext, "err", err)
+					continue
+				}
+				return fmt.Errorf("vcarddir: pull: %w", err)
+			}
+			page.Records = append(page.Records, connectors.Record{ID: e.name, Fields: fields, Modified: time.Unix(0, e.stamp.mtime).UTC()})
+		}
+		next := cursor{Since: cur.Since, Start: start}
+		if n > 0 {
+			next.After = batch[n-1].name
+		}
+		if page.Done {
+			next = cursor{Since: start - int64(c.lookback)}
+		}
+		b, _ := json.Marshal(next)
+		page.Cursor = string(b)
+		if err := fn(ctx, page); err != nil {
+			return err
+		}
+		if page.Done {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+// list returns the folder's .vcf files sorted by name, with stamps when
+// withStamps.
+func (c *Connector) list(withStamps bool) ([]entry, error) {
+	des, err := os.ReadDir(c.dir)
+	if err != nil {
+		return nil, c.fsError("list", err)
+	}
+	out := make([]entry, 0, len(des))
+	for _, de := range des {
+		name := de.Name()
+		if !strings.HasSuffix(name, Ext) || strings.HasPrefix(name, ".") || !de.Type().IsRegular() {
+			continue
+		}
+		e := entry{name: strings.TrimSuffix(name, Ext)}
+		if withStamps {
+			info, err := de.Info()
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					continue
+				}
+				return nil, c.fsError("list", err)
+			}
+			e.stamp = stampOf(info)
+		}
+		out = append(out, e)
+	}
+	// ReadDir sorts by name already; names with Ext removed keep the order
+	// except for a name that is a prefix of another, so sort again.
+	slices.SortFunc(out, func(a, b entry) int { return strings.Compare(a.name, b.name) })
+	return out, nil
+}
+
+// readCached returns the fields of a file, reading it only when its stamp
+// differs from the cached one.
+func (c *Connector) readCached(e entry) (map[string]string, error) {
+	c.mu.Lock()
+	ce, ok := c.cache[e.name]
+	c.mu.Unlock()
+	if ok && ce.stamp == e.stamp {
+		return ce.fields, nil
+	}
+	card, st, err := c.read(e.name)
+	if err != nil {
+		return nil, err
+	}
+	fields := card.Fields()
+	c.mu.Lock()
+	c.cache[e.name] = cacheEntry{stamp: st, fields: fields}
+	c.mu.Unlock()
+	return fields, nil
+}
+
+// read reads and parses one file.
+func (c *Connector) read(name string) (*vcardmap.Card, stamp, error) {
+	c.reads.Add(1)
+	f, err := os.Open(c.path(name))
+	if err != nil {
+		return nil, stamp{}, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, stamp{}, err
+	}
+	if info.Size() > vcardmap.MaxCardBytes {
+		return nil, stamp{}, fmt.Errorf("%s: %w: larger than %d bytes", name+Ext, vcardmap.ErrMalformed, vcardmap.MaxCardBytes)
+	}
+	buf := make([]byte, info.Size())
+	n, err := readFull(f, buf)
+	if err != nil {
+		return nil, stamp{}, err
+	}
+	card, err := vcardmap.Parse(buf[:n])
+	if err != nil {
+		return nil, stamp{}, fmt.Errorf("%s: %w", name+Ext, err)
+	}
+	return card, stampOf(info), nil
+}
+
+func readFull(f *os.File, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := f.Read(buf[n:])
+		n += m
+		if err != nil {
+			if n == len(buf) || errors.Is(err, errEOF) {
+				return n, nil
+			}
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func (c *Connector) path(name string) string { return filepath.Join(c.dir, name+Ext) }
+
+// checkID refuses ids that are not a plain file name.
+func checkID(method, id string) error {
+	if id == "" || id == "." || id == ".." || strings.HasPrefix(id, ".") || strings.ContainsAny(id, "/\\\x00") {
+		return fmt.Errorf("vcarddir: %s %q: not a contact file name: %w", method, id, connectors.ErrNotFound)
+	}
+	return nil
+}
+
+// Get reads one contact.
+func (c *Connector) Get(ctx context.Context, id string) (connectors.Record, error) {
+	if err := checkID("get", id); err != nil {
+		return connectors.Record{}, err
+	}
+	var rec connectors.Record
+	err := c.pacer.Call(ctx, "get", connectors.Read, func(ctx context.Context) error {
+		if err := c.fault("get"); err != nil {
+			return err
+		}
+		card, st, err := c.read(id)
+		if err != nil {
+			if errors.Is(err, vcardmap.ErrMalformed) {
+				return fmt.Errorf("vcarddir: get %s: %w", id, err)
+			}
+			return c.fsError("get "+id, err)
+		}
+		rec = connectors.Record{ID: id, Fields: card.Fields(), Modified: time.Unix(0, st.mtime).UTC()}
+		return nil
+	})
+	return rec, err
+}
+
+// errChanged marks an update that lost a race with another writer; it is
+// turned into ErrChangedConcurrently outside the pacer so that the pacer
+// does not repeat the update in this run.
+var errChanged = errors.New("file changed while updating")
+
+// ErrChangedConcurrently: the file changed between reading and replacing
+// it. Nothing was written; it wraps ErrTemporary so the engine tries again
+// after the next pull.
+var ErrChangedConcurrently = errors.New("contact changed concurrently")
+
+// Create writes a new card named by a fresh UID and returns the UID.
+func (c *Connector) Create(ctx context.Context, fields map[string]string) (string, error) {
+	uid := vcardmap.NewUID()
+	card := vcardmap.New(uid, c.version)
+	if err := card.Apply(fields); err != nil {
+		return "", fmt.Errorf("vcarddir: create: %w: %w", connectors.ErrRejected, err)
+	}
+	if card.Get("N") == nil {
+		card.Add("N", ";;;;")
+	}
+	card.EnsureFN()
+	data := card.Encode()
+	err := c.pacer.Call(ctx, "create", connectors.Create, func(ctx context.Context) error {
+		if err := c.fault("create"); err != nil {
+			return err
+		}
+		if err := c.writeFile(uid, data, 0o600, false); err != nil {
+			return c.fsError("create", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return uid, nil
+}
+
+// Update rewrites the given fields of a card and keeps everything else.
+func (c *Connector) Update(ctx context.Context, id string, fields map[string]string) error {
+	if err := checkID("update", id); err != nil {
+		return err
+	}
+	err := c.pacer.Call(ctx, "update", connectors.Write, func(ctx context.Context) error {
+		if err := c.fault("update"); err != nil {
+			return err
+		}
+		card, before, err := c.read(id)
+		if err != nil {
+			if errors.Is(err, vcardmap.ErrMalformed) {
+				return fmt.Errorf("vcarddir: update %s: %w: %w", id, connectors.ErrRejected, err)
+			}
+			return c.fsError("update "+id, err)
+		}
+		if err := card.Apply(fields); err != nil {
+			return fmt.Errorf("vcarddir: update %s: %w: %w", id, connectors.ErrRejected, err)
+		}
+		card.EnsureFN()
+		mode := fs.FileMode(0o600)
+		info, err := os.Stat(c.path(id))
+		if err != nil {
+			return c.fsError("update "+id, err)
+		}
+		mode = info.Mode().Perm()
+		if stampOf(info) != before {
+			return errChanged
+		}
+		if err := c.writeFile(id, card.Encode(), mode, true); err != nil {
+			return c.fsError("update "+id, err)
+		}
+		return nil
+	})
+	if errors.Is(err, errChanged) {
+		return fmt.Errorf("vcarddir: update %s: %w: %w", id, ErrChangedConcurrently, connectors.ErrTemporary)
+	}
+	return err
+}
+
+// Delete removes a card's file.
+func (c *Connector) Delete(ctx context.Context, id string) error {
+	if err := checkID("delete", id); err != nil {
+		return err
+	}
+	return c.pacer.Call(ctx, "delete", connectors.Write, func(ctx context.Context) error {
+		if err := c.fault("delete"); err != nil {
+			return err
+		}
+		if err := os.Remove(c.path(id)); err != nil {
+			return c.fsError("delete "+id, err)
+		}
+		c.mu.Lock()
+		delete(c.cache, id)
+		c.mu.Unlock()
+		return syncDir(c.dir)
+	})
+}
+
+// ListIDs lists every contact file name, without reading any file.
+func (c *Connector) ListIDs(ctx context.Context, fn func(ctx context.Context, ids []string) error) error {
+	var entries []entry
+	err := c.pacer.Call(ctx, "ids", connectors.Read, func(ctx context.Context) error {
+		if err := c.fault("ids"); err != nil {
+			return err
+		}
+		var err error
+		entries, err = c.list(false)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	live := make(map[string]bool, len(entries))
+	for len(entries) > 0 {
+		n := min(len(entries), 1000)
+		ids := make([]string, n)
+		for i, e := range entries[:n] {
+			ids[i] = e.name
+			live[e.name] = true
+		}
+		if err := fn(ctx, ids); err != nil {
+			return err
+		}
+		entries = entries[n:]
+	}
+	c.mu.Lock()
+	for name := range c.cache {
+		if !live[name] {
+			delete(c.cache, name)
+		}
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// writeFile writes data to name atomically. With replace false an
+// existing file is an error (fs.ErrExist) and is left alone.
+func (c *Connector) writeFile(name string, data []byte, mode fs.FileMode, replace bool) error {
+	tmp, err := os.CreateTemp(c.dir, "."+name+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmpName := tmp.Name()
+	defer os.Remove(tmpName) // a no-op after a successful rename
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	final := c.path(name)
+	if replace {
+		err = os.Rename(tmpName, final)
+	} else if err = os.Link(tmpName, final); err != nil && !errors.Is(err, fs.ErrExist) {
+		// File systems without hard links: check, then rename.
+		if _, serr := os.Lstat(final); serr == nil {
+			return fs.ErrExist
+		}
+		err = os.Rename(tmpName, final)
+	}
+	if err != nil {
+		return err
+	}
+	return syncDir(c.dir)
+}
+
+// syncDir makes a rename durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, errSyncUnsupported) {
+		return err
+	}
+	return nil
+}
+
+// fsError classifies a file-system error: a missing contact is
+// ErrNotFound, a missing folder a plain (permanent) error, no permission
+// ErrAuth (permanent), anything else ErrTemporary.
+func (c *Connector) fsError(method string, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if _, serr := os.Stat(c.dir); serr != nil {
+			return fmt.Errorf("vcarddir: %s: folder %s does not exist (create it, or fix options.path)", method, c.dir)
+		}
+		return fmt.Errorf("vcarddir: %s: %w", method, connectors.ErrNotFound)
+	case errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("vcarddir: %s: %w: file exists", method, connectors.ErrRejected)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("vcarddir: %s: %w: no permission: %v", method, connectors.ErrAuth, err)
+	case errors.Is(err, errNotDir):
+		return fmt.Errorf("vcarddir: %s: %s is not a folder", method, c.dir)
+	}
+	return fmt.Errorf("vcarddir: %s: %w: %v", method, connectors.ErrTemporary, err)
+}
+
+// fault turns an injected fault into the error the file system would
+// cause.
+func (c *Connector) fault(method string) error {
+	rec := &faultRecorder{}
+	if !c.Hooks.Enter(rec, method) {
+		return nil
+	}
+	err := fmt.Errorf("vcarddir: %s: injected fault %d", method, rec.status)
+	switch {
+	case rec.status == 429 || rec.status == 503:
+		err = fmt.Errorf("%w: %w", connectors.ErrRateLimited, err)
+		if d, ok := connectors.ParseRetryAfter(rec.Header().Get("Retry-After"), time.Now()); ok {
+			return &connectors.RetryAfterError{After: d, Err: err}
+		}
+		return err
+	case rec.status >= 500:
+		return fmt.Errorf("%w: %w", connectors.ErrTemporary, err)
+	case rec.status == 401 || rec.status == 403:
+		return fmt.Errorf("%w: %w", connectors.ErrAuth, err)
+	default:
+		return fmt.Errorf("%w: %w", connectors.ErrRejected, err)
+	}
+}
+
+var _ interface {
+	connectors.Connector
+	connectors.Writer
+	connectors.Deleter
+	connectors.IDLister
+} = (*Connector)(nil)
+
+// faultRecorder captures an injected fault.
+type faultRecorder struct {
+	status int
+	header http.Header
+}
+
+func (f *faultRecorder) Header() http.Header {
+	if f.header == nil {
+		f.header = http.Header{}
+	}
+	return f.header
+}
+func (f *faultRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (f *faultRecorder) WriteHeader(status int)      { f.status = status }

@@ -1,0 +1,314 @@
+package vcarddir_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/syncd/syncd/internal/connectors"
+	"github.com/syncd/syncd/internal/connectors/contract"
+	"github.com/syncd/syncd/internal/connectors/emulator"
+	"github.com/syncd/syncd/internal/connectors/vcarddir"
+	"github.com/syncd/syncd/internal/connectors/vcarddir/vcarddirtest"
+)
+
+type env struct {
+	conn   *vcarddir.Connector
+	folder *vcarddirtest.Folder
+	logs   *bytes.Buffer
+}
+
+func newEnv(t testing.TB, pageSize int, version string) *env {
+	t.Helper()
+	dir := t.TempDir()
+	logs := &bytes.Buffer{}
+	pacer := connectors.NewPacer(connectors.PacerConfig{Name: "vdir", MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+	c, err := vcarddir.New(connectors.Settings{
+		Name:      "vdir",
+		PageSize:  pageSize,
+		Options:   &vcarddir.Options{Path: filepath.Base(dir), Version: version},
+		ConfigDir: filepath.Dir(dir),
+		Pacer:     pacer,
+		Logger:    slog.New(slog.NewTextHandler(logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{conn: c, folder: &vcarddirtest.Folder{Dir: dir, Version: version, Conn: c}, logs: logs}
+}
+
+func TestContract(t *testing.T) {
+	contract.Run(t, contract.Harness{
+		New: func(t *testing.T) (connectors.Connector, contract.Emulator) {
+			e := newEnv(t, 3, "3.0")
+			return e.conn, e.folder
+		},
+		// A folder has no credentials; a permission error is the same
+		// permanent failure, injected here since tests may run as root.
+		NewBadCredentials: func(t *testing.T) (connectors.Connector, contract.Emulator) {
+			e := newEnv(t, 3, "3.0")
+			e.folder.FailNext("*", 10, emulator.Fault{Status: 403})
+			return e.conn, e.folder
+		},
+		PageSize:    3,
+		GivenField:  "N.given",
+		FamilyField: "N.family",
+		EmailField:  "EMAIL",
+		ListMethod:  "list",
+	})
+}
+
+func pull(t *testing.T, c connectors.Connector, cursor string) ([]connectors.Record, string) {
+	t.Helper()
+	recs, _, cur := contract.PullAll(t, c, connectors.PullOptions{Cursor: cursor})
+	return recs, cur
+}
+
+func recIDs(recs []connectors.Record) []string {
+	var out []string
+	for _, r := range recs {
+		out = append(out, r.ID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// A pull with a cursor reads only the files changed since; a file put
+// back with an old modification time (cp -p, rsync -t) still counts.
+func TestIncrementalReadsOnlyChangedFiles(t *testing.T) {
+	e := newEnv(t, 4, "3.0")
+	e.conn.SetLookback(0)
+	var ids []string
+	for i := range 10 {
+		ids = append(ids, e.folder.Seed(map[string]string{"N.given": fmt.Sprint("G", i), "EMAIL": fmt.Sprintf("p%d@example.com", i)}))
+	}
+	recs, cur := pull(t, e.conn, "")
+	if len(recs) != 10 || e.conn.FilesRead() != 10 {
+		t.Fatalf("first pull: %d records, %d files read", len(recs), e.conn.FilesRead())
+	}
+	time.Sleep(30 * time.Millisecond) // past the file-system clock's tick
+	recs, cur = pull(t, e.conn, cur)
+	if len(recs) != 0 || e.conn.FilesRead() != 10 {
+		t.Fatalf("no-op pull: %d records, %d files read in all", len(recs), e.conn.FilesRead())
+	}
+
+	time.Sleep(30 * time.Millisecond)
+	e.folder.EditAsUser(ids[3], map[string]string{"N.given": "Edited"})
+	old := time.Now().Add(-48 * time.Hour)
+	if err := os.Chtimes(filepath.Join(e.folder.Dir, ids[3]+".vcf"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	recs, _ = pull(t, e.conn, cur)
+	if len(recs) != 1 || recs[0].ID != ids[3] || recs[0].Fields["N.given"] != "Edited" {
+		t.Fatalf("after one edit: %+v", recs)
+	}
+	if !recs[0].Modified.Equal(old.Truncate(time.Microsecond)) && recs[0].Modified.Sub(old).Abs() > time.Second {
+		t.Errorf("Modified = %v, want the file's mtime %v", recs[0].Modified, old)
+	}
+}
+
+// A full pull returns every record but reads only files whose size and
+// times changed since the last read in this process.
+func TestFullPullUsesCache(t *testing.T) {
+	e := newEnv(t, 100, "4.0")
+	a := e.folder.Seed(map[string]string{"N.given": "A"})
+	e.folder.Seed(map[string]string{"N.given": "B"})
+	contract.PullAll(t, e.conn, connectors.PullOptions{Full: true})
+	e.folder.EditAsUser(a, map[string]string{"N.given": "A2"})
+	recs, _, _ := contract.PullAll(t, e.conn, connectors.PullOptions{Full: true})
+	if len(recs) != 2 || e.conn.FilesRead() != 3 {
+		t.Fatalf("%d records, %d files read; want 2 records, 3 reads", len(recs), e.conn.FilesRead())
+	}
+}
+
+// An interrupted pull resumes after the last delivered page.
+func TestResumeAfterPage(t *testing.T) {
+	e := newEnv(t, 2, "3.0")
+	for i := range 5 {
+		e.folder.Seed(map[string]string{"N.given": fmt.Sprint(i)})
+	}
+	var first []string
+	var cursor string
+	stop := errors.New("stop")
+	err := e.conn.Pull(context.Background(), connectors.PullOptions{}, func(ctx context.Context, p connectors.Page) error {
+		first = append(first, recIDs(p.Records)...)
+		cursor = p.Cursor
+		return stop
+	})
+	if !errors.Is(err, stop) {
+		t.Fatal(err)
+	}
+	rest, _ := pull(t, e.conn, cursor)
+	all := append(first, recIDs(rest)...)
+	slices.Sort(all)
+	if len(all) != 5 || len(slices.Compact(all)) != 5 {
+		t.Fatalf("resumed pull delivered %v", all)
+	}
+}
+
+func TestDeletionAndListIDs(t *testing.T) {
+	e := newEnv(t, 10, "3.0")
+	a := e.folder.Seed(map[string]string{"N.given": "A"})
+	b := e.folder.Seed(map[string]string{"N.given": "B"})
+	e.folder.SeedRaw("broken", []byte("not a vcard"))
+	if err := os.WriteFile(filepath.Join(e.folder.Dir, ".hidden.vcf"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.folder.Dir, "notes.txt"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := pull(t, e.conn, "")
+	if got := recIDs(recs); !slices.Equal(got, sorted(a, b)) {
+		t.Fatalf("pulled %v", got)
+	}
+	if !strings.Contains(e.logs.String(), "broken.vcf") {
+		t.Errorf("no warning about the malformed file: %s", e.logs)
+	}
+	e.folder.Delete(a)
+	var listed []string
+	err := e.conn.ListIDs(context.Background(), func(ctx context.Context, ids []string) error {
+		listed = append(listed, ids...)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The malformed file is listed: it exists, so it is not a deletion.
+	if !slices.Equal(listed, sorted(b, "broken")) {
+		t.Fatalf("ListIDs = %v", listed)
+	}
+	if err := e.conn.Delete(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.folder.Fields(b); ok {
+		t.Fatal("deleted file still there")
+	}
+	if err := e.conn.Delete(context.Background(), b); !errors.Is(err, connectors.ErrNotFound) {
+		t.Fatalf("second delete: %v, want ErrNotFound", err)
+	}
+}
+
+func sorted(s ...string) []string { slices.Sort(s); return s }
+
+// Create writes an atomic file named by a fresh UID; Update keeps every
+// property it does not change; no temporary file is left behind.
+func TestWrites(t *testing.T) {
+	e := newEnv(t, 10, "3.0")
+	ctx := context.Background()
+	id, err := e.conn.Create(ctx, map[string]string{"N.given": "Ann", "N.family": "Lee", "EMAIL": "ann@example.com", "TEL.cell": "+44 7700 900000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := string(e.folder.Raw(id))
+	for _, want := range []string{"UID:" + id + "\r\n", "VERSION:3.0\r\n", "FN:Ann Lee\r\n", "N:Lee;Ann;;;\r\n", "TEL;TYPE=cell:+44 7700 900000\r\n"} {
+		if !strings.Contains(raw, want) {
+			t.Errorf("created card lacks %q:\n%s", want, raw)
+		}
+	}
+	if len(id) != 36 {
+		t.Errorf("id %q is not a UUID", id)
+	}
+	orig, err := os.ReadFile("../vcardmap/testdata/apple3.vcf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.folder.SeedRaw("apple", orig)
+	if err := e.conn.Update(ctx, "apple", map[string]string{"TITLE": "CTO"}); err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Replace(string(orig), "TITLE:Head of R&D", "TITLE:CTO", 1)
+	if got := string(e.folder.Raw("apple")); got != want {
+		t.Errorf("update changed more than TITLE:\n%s", got)
+	}
+	if err := e.conn.Update(ctx, "nobody", map[string]string{"TITLE": "x"}); !errors.Is(err, connectors.ErrNotFound) {
+		t.Errorf("update of a missing card: %v", err)
+	}
+	if err := e.conn.Update(ctx, "apple", map[string]string{"HAT": "x"}); !errors.Is(err, connectors.ErrRejected) {
+		t.Errorf("update of an unknown field: %v", err)
+	}
+	names, _ := filepath.Glob(filepath.Join(e.folder.Dir, ".*"))
+	if len(names) != 0 {
+		t.Errorf("temporary files left: %v", names)
+	}
+}
+
+func TestBadIDsAndFolder(t *testing.T) {
+	e := newEnv(t, 10, "3.0")
+	ctx := context.Background()
+	for _, id := range []string{"../etc/passwd", "a/b", "", ".hidden", ".."} {
+		if _, err := e.conn.Get(ctx, id); !errors.Is(err, connectors.ErrNotFound) {
+			t.Errorf("Get(%q) = %v, want ErrNotFound", id, err)
+		}
+	}
+	missing, err := vcarddir.New(connectors.Settings{Options: &vcarddir.Options{Path: filepath.Join(e.folder.Dir, "nope"), Version: "3.0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = missing.Pull(ctx, connectors.PullOptions{}, func(context.Context, connectors.Page) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "does not exist") || errors.Is(err, connectors.ErrTemporary) {
+		t.Errorf("pull of a missing folder: %v", err)
+	}
+	if _, err := vcarddir.New(connectors.Settings{Options: &vcarddir.Options{Path: "x", Version: "2.1"}}); err == nil {
+		t.Error("version 2.1 accepted")
+	}
+}
+
+func BenchmarkPull10000(b *testing.B) {
+	e := newEnv(b, 500, "3.0")
+	for i := range 10000 {
+		e.folder.Seed(map[string]string{"N.given": fmt.Sprint("Given", i), "N.family": "Family", "EMAIL": fmt.Sprintf("p%d@example.com", i), "TEL.cell": "+44 7700 900000", "ADR.locality": "London", "ORG": "Acme"})
+	}
+	ctx := context.Background()
+	pullAll := func(opts connectors.PullOptions) (n int, cursor string) {
+		err := e.conn.Pull(ctx, opts, func(ctx context.Context, p connectors.Page) error {
+			n += len(p.Records)
+			cursor = p.Cursor
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return n, cursor
+	}
+	_, cursor := pullAll(connectors.PullOptions{})
+	e.conn.SetLookback(0)
+	_, cursor = pullAll(connectors.PullOptions{})
+	time.Sleep(20 * time.Millisecond)
+	b.Run("first", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			fresh := newEnv(b, 500, "3.0")
+			fresh.conn, _ = vcarddir.New(connectors.Settings{Options: &vcarddir.Options{Path: e.folder.Dir, Version: "3.0"}, PageSize: 500})
+			n := 0
+			_ = fresh.conn.Pull(ctx, connectors.PullOptions{}, func(ctx context.Context, p connectors.Page) error { n += len(p.Records); return nil })
+			if n != 10000 {
+				b.Fatalf("pulled %d", n)
+			}
+		}
+		b.ReportMetric(float64(b.N*10000)/b.Elapsed().Seconds(), "contacts/s")
+	})
+	b.Run("noop-cursor", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if n, _ := pullAll(connectors.PullOptions{Cursor: cursor}); n != 0 {
+				b.Fatalf("no-op pull returned %d", n)
+			}
+		}
+	})
+	b.Run("full-cached", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if n, _ := pullAll(connectors.PullOptions{Full: true}); n != 10000 {
+				b.Fatalf("full pull returned %d", n)
+			}
+		}
+	})
+}
