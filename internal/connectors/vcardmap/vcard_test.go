@@ -36,8 +36,8 @@ func TestFields(t *testing.T) {
 	}{
 		{"apple3.vcf", map[string]string{
 			"N.family": "Šimůnek", "N.given": "Zoë", "N.additional": "Marie", "N.prefix": "Dr.", "N.suffix": "PhD",
-			"FN":    "Dr. Zoë Marie Šimůnek PhD",
-			"ORG":   "Acme, Inc.", "ORG.unit": "Research",
+			"FN":  "Dr. Zoë Marie Šimůnek PhD",
+			"ORG": "Acme, Inc.", "ORG.unit": "Research",
 			"TITLE": "Head of R&D",
 			// TYPE=pref makes the home address the first one.
 			"EMAIL": "zoe@home.example", "EMAIL.2": "zoe@work.example",
