@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Optional test dependencies, installed quietly when missing. Failures are
+# tolerated: the tests that need a missing program skip with a message.
+#   radicale: the CardDAV connector's integration tests (internal/connectors/carddav)
+set -u
+
+have_radicale() {
+	command -v radicale >/dev/null 2>&1 || python3 -c 'import radicale' >/dev/null 2>&1
+}
+
+if ! have_radicale; then
+	echo "installing radicale for the CardDAV tests"
+	SUDO=""
+	if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; fi
+	if command -v apt-get >/dev/null 2>&1; then
+		$SUDO apt-get update -qq >/dev/null 2>&1 &&
+			DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq radicale >/dev/null 2>&1
+	fi
+	if ! have_radicale && command -v pip3 >/dev/null 2>&1; then
+		pip3 install --quiet --user radicale >/dev/null 2>&1
+	fi
+	if have_radicale; then
+		echo "radicale installed"
+	else
+		echo "radicale could not be installed; the CardDAV integration tests will skip"
+	fi
+fi
+exit 0
