@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"text/template"
 	"time"
 
@@ -78,6 +79,8 @@ type Sim struct {
 	Creds Credentials
 	// People is the generated sample.
 	People []sample.Person
+	// Clock is shared by every emulator.
+	Clock *emulator.Clock
 
 	servers []*http.Server
 }
@@ -108,7 +111,7 @@ func Start(o Options) (*Sim, error) {
 		}
 		return false
 	}
-	s := &Sim{URLs: map[string]string{}, Creds: creds, People: sample.People(o.Seed, o.People)}
+	s := &Sim{URLs: map[string]string{}, Creds: creds, People: sample.People(o.Seed, o.People), Clock: o.Clock}
 	type serve struct {
 		name    string
 		port    int
@@ -267,4 +270,40 @@ func (s *Sim) Config(o ConfigOptions) (string, error) {
 		return "", fmt.Errorf("crmsim: config template: %w", err)
 	}
 	return buf.String(), nil
+}
+
+// EmailFields names each CRM's e-mail field.
+var EmailFields = map[string]string{"opencrm": "email", "co3": "contact_email", "clientbook": "client_email"}
+
+// Tables returns the contact tables of the served CRMs (not the single
+// account of the client area), by CRM type.
+func (s *Sim) Tables() map[string]*emulator.Table {
+	t := map[string]*emulator.Table{}
+	if s.OpenCRM != nil {
+		t["opencrm"] = s.OpenCRM.Table
+	}
+	if s.CO3 != nil {
+		t["co3"] = s.CO3.Table()
+	}
+	if s.ClientBook != nil {
+		t["clientbook"] = s.ClientBook.Table()
+	}
+	return t
+}
+
+// FindByEmail returns the id of the first live contact of crm whose e-mail
+// equals email ignoring case and surrounding space, or "".
+func (s *Sim) FindByEmail(crm, email string) string {
+	t := s.Tables()[crm]
+	if t == nil {
+		return ""
+	}
+	field := EmailFields[crm]
+	want := strings.ToLower(strings.TrimSpace(email))
+	for _, c := range t.List(func(c *emulator.Contact) bool {
+		return strings.ToLower(strings.TrimSpace(c.Fields[field])) == want
+	}) {
+		return emulator.FormatID(c.ID)
+	}
+	return ""
 }

@@ -539,3 +539,7 @@ func (s *Server) edit(w http.ResponseWriter, r *http.Request, _ []string) {
 func (s *Server) String() string {
 	return fmt.Sprintf("clientbooktest.Server(%d clients)", s.table.Len())
 }
+
+// Table returns the emulator's contact table, for simulators and tests
+// that inspect or count what the CRM holds.
+func (s *Server) Table() *emulator.Table { return s.table }

@@ -677,3 +677,7 @@ func writeCustom(o *out, fields map[string]string, keys []string) {
 		}
 	}
 }
+
+// Table returns the emulator's contact table, for simulators and tests
+// that inspect or count what the CRM holds.
+func (s *Server) Table() *emulator.Table { return s.table }
