@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/syncd/syncd/internal/config"
 	"github.com/syncd/syncd/internal/connectors"
 	"github.com/syncd/syncd/internal/connectors/registry"
+	"github.com/syncd/syncd/internal/metrics"
 	"github.com/syncd/syncd/internal/redact"
 	"github.com/syncd/syncd/internal/state"
 	engine "github.com/syncd/syncd/internal/sync"
@@ -37,6 +40,8 @@ type Main struct {
 	Observe func(connectors.CallEvent)
 	// Progress receives engine progress events.
 	Progress func(engine.ProgressEvent)
+	// Metrics, when set, records every run.
+	Metrics *metrics.Metrics
 }
 
 // defaultConfigPaths are tried in order when -config is not given.
@@ -108,7 +113,7 @@ func (m *Main) Open(ctx context.Context, cfg *config.Config, logOut io.Writer) e
 	m.Logger = newLogger(cfg.Log, logOut, m.Redactor)
 	for _, cc := range cfg.Connector {
 		if strings.HasPrefix(cc.BaseURL, "http://") {
-			m.Logger.Info("plain http to a loopback host", "connector", cc.Name)
+			m.Logger.Debug("plain http to a loopback host", "connector", cc.Name)
 		}
 	}
 	st, err := state.Open(ctx, cfg.StatePath(), state.Options{Logger: m.Logger.With("component", "migrations")})
@@ -155,9 +160,12 @@ func (m *Main) Close() error {
 func (m *Main) RunOnce(ctx context.Context, ro engine.RunOptions) (*engine.Report, error) {
 	rep, err := m.Engine.Run(ctx, ro)
 	if err != nil {
-		return rep, m.Redactor.Error(err)
+		err = m.Redactor.Error(err)
 	}
-	return rep, nil
+	if m.Metrics != nil && !ro.DryRun {
+		m.Metrics.ObserveRun(runResult(rep, err), runDuration(rep), connectorRuns(rep), errText(err))
+	}
+	return rep, err
 }
 
 // runFlags are the daemon's flags.
@@ -205,6 +213,12 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 	if f.runOnce {
 		m.Progress = newProgress(stderr)
 	}
+	var met *metrics.Metrics
+	if !f.runOnce && cfg.Listen != "" {
+		met = metrics.New(healthMaxAge(cfg), nil)
+		m.Observe = met.ObserveCall
+		m.Metrics = met
+	}
 	if err := m.Open(ctx, cfg, stderr); err != nil {
 		m.Close()
 		return exitFailure, err
@@ -212,6 +226,9 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 	defer m.Close()
 	if f.runOnce {
 		rep, err := m.RunOnce(ctx, engine.RunOptions{DryRun: f.dry, Full: f.full, Out: stdout})
+		if isTerminal(stderr) {
+			fmt.Fprintln(stderr)
+		}
 		if rep != nil {
 			printReport(stdout, rep)
 		}
@@ -220,5 +237,83 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 		}
 		return rep.ExitCode(), nil
 	}
+	if met != nil {
+		stop, err := serveMetrics(ctx, cfg.Listen, met, m.Logger)
+		if err != nil {
+			return exitFailure, err
+		}
+		defer stop()
+	}
 	return exitOK, m.daemon(ctx, f.full)
+}
+
+// healthMaxAge is the configured age, or three schedule intervals with a
+// floor of one hour.
+func healthMaxAge(cfg *config.Config) time.Duration {
+	if cfg.HealthMaxAge.Duration > 0 {
+		return cfg.HealthMaxAge.Duration
+	}
+	if sched, err := config.CronParser.Parse(cfg.Schedule); err == nil {
+		now := time.Now()
+		next := sched.Next(now)
+		if d := 3 * sched.Next(next).Sub(next); d > time.Hour {
+			return d
+		}
+	}
+	return time.Hour
+}
+
+// serveMetrics serves /metrics and /healthz on addr until stop is called.
+func serveMetrics(ctx context.Context, addr string, met *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s for metrics: %w", addr, err)
+	}
+	srv := &http.Server{Handler: met.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("metrics and health", "url", "http://"+ln.Addr().String()+"/metrics")
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}, nil
+}
+
+func runResult(rep *engine.Report, err error) string {
+	switch {
+	case err != nil || rep == nil:
+		return "failed"
+	case rep.Interrupted:
+		return "interrupted"
+	case rep.ExitCode() == exitAttention:
+		return "attention"
+	case rep.ExitCode() != exitOK:
+		return "failed"
+	}
+	return "ok"
+}
+
+func runDuration(rep *engine.Report) time.Duration {
+	if rep == nil {
+		return 0
+	}
+	return rep.Duration
+}
+
+func connectorRuns(rep *engine.Report) []metrics.ConnectorRun {
+	if rep == nil {
+		return nil
+	}
+	out := make([]metrics.ConnectorRun, len(rep.Connectors))
+	for i, c := range rep.Connectors {
+		out[i] = metrics.ConnectorRun{Name: c.Name, Pulled: c.Pulled, Created: c.Created, Updated: c.Updated, Deleted: c.Deleted}
+	}
+	return out
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
