@@ -9,9 +9,9 @@
 // Change detection: a pull with a cursor lists the folder and reads only
 // files whose modification or status-change time (ctime, which no tool can
 // set back and which a rename updates) is at or after the cursor, less a
-// two-second lookback for coarse file-system clocks. A full pull reads
-// every file except those whose size and times match the in-process
-// cache. Deletions are found by ListIDs (a file that disappeared).
+// short lookback (options.lookback) for coarse file-system clocks. A full
+// pull reads every file except those whose size and times match the
+// in-process cache. Deletions are found by ListIDs (a file that disappeared).
 // Unchanged records that come back are dropped by the engine by content
 // hash.
 //
@@ -45,10 +45,12 @@ import (
 // Ext is the file extension of a contact.
 const Ext = ".vcf"
 
-// Lookback is how far before the cursor an incremental pull looks: file
-// times come from a coarse kernel clock (a few milliseconds), and a file
-// written while the folder was being listed must not be missed.
-const Lookback = 2 * time.Second
+// DefaultLookback is how far before the cursor an incremental pull looks:
+// file times come from a coarse kernel clock (one tick, at most 10 ms,
+// behind the real time), and a file written while the folder was being
+// listed must not be missed. Network file systems stamp files with the
+// server's clock: raise options.lookback above the clocks' difference.
+const DefaultLookback = 100 * time.Millisecond
 
 // DefaultPageSize is the number of records per page.
 const DefaultPageSize = 500
@@ -62,6 +64,20 @@ type Options struct {
 	// Version of the cards Create writes: "3.0" (default) or "4.0".
 	// Updates keep a card's own version.
 	Version string `toml:"version"`
+	// Lookback is how far before the last pull's start the next pull
+	// re-reads changed files (default "100ms"; e.g. "5s" on NFS).
+	Lookback string `toml:"lookback"`
+}
+
+func (o *Options) lookback() (time.Duration, error) {
+	if o.Lookback == "" {
+		return DefaultLookback, nil
+	}
+	d, err := time.ParseDuration(o.Lookback)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("lookback: not a duration like \"100ms\" or \"5s\" (got %q)", o.Lookback)
+	}
+	return d, nil
 }
 
 // Validate checks the options.
@@ -72,6 +88,9 @@ func (o *Options) Validate() []error {
 	}
 	if o.Version != "3.0" && o.Version != "4.0" {
 		errs = append(errs, fmt.Errorf("version: must be 3.0 or 4.0 (got %q)", o.Version))
+	}
+	if _, err := o.lookback(); err != nil {
+		errs = append(errs, err)
 	}
 	return errs
 }
@@ -144,11 +163,12 @@ func New(s connectors.Settings) (*Connector, error) {
 		pacer:    s.Pacer,
 		log:      s.Logger,
 		cache:    map[string]cacheEntry{},
-		lookback: Lookback,
+		lookback: DefaultLookback,
 	}
 	if c.pageSize <= 0 {
 		c.pageSize = DefaultPageSize
 	}
+	c.lookback, _ = opts.lookback() // validated above
 	if c.pacer == nil {
 		c.pacer = connectors.NewPacer(connectors.PacerConfig{Name: s.Name})
 	}

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Compares syncd with vdirsyncer on the same work: two folders of .vcf
+# contacts (vdirsyncer "filesystem" storages / syncd "vcarddir"
+# connectors), 10,000 contacts on one side.
+#   1. first sync (copies every contact to the empty side)
+#   2. no-op sync (for syncd it re-reads the 10,000 files it just wrote:
+#      its cursor is taken before its own writes)
+#   2b. a second no-op sync
+#   3. sync after editing 1% of the contacts on each side
+# Prints wall time and peak RSS (GNU time) of each step and the ratio.
+#
+# Usage: bench/vdirsyncer/run.sh [N]     (N contacts, default 10000)
+# Needs: go, vdirsyncer, /usr/bin/time (GNU). WORK=dir keeps the files.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export PATH="/usr/local/go/bin:$PATH"
+N="${1:-10000}"
+WORK="${WORK:-$(mktemp -d /tmp/syncd-vdir-bench.XXXXXX)}"
+mkdir -p "$WORK"
+command -v vdirsyncer >/dev/null || { echo "vdirsyncer not installed (apt-get install vdirsyncer)"; exit 1; }
+[ -x /usr/bin/time ] || { echo "GNU time not installed (apt-get install time)"; exit 1; }
+
+go build -o "$WORK/syncd" ./cmd/syncd
+go build -o "$WORK/gen" ./bench/vdirsyncer/gen
+
+# measure NAME CMD...: runs CMD under GNU time, appends "NAME seconds KB".
+measure() {
+	local name=$1; shift
+	/usr/bin/time -f "%e %M" -o "$WORK/time.$name" "$@" >"$WORK/log.$name" 2>&1 || {
+		echo "$name failed:"; tail -20 "$WORK/log.$name"; exit 1; }
+	read -r secs kb <"$WORK/time.$name"
+	echo "$name $secs $kb" >>"$WORK/results"
+}
+
+: >"$WORK/results"
+
+# --- vdirsyncer
+V="$WORK/vdirsyncer"
+rm -rf "$V"; mkdir -p "$V/A" "$V/B" "$V/status"
+"$WORK/gen" -dir "$V/A" -n "$N" >/dev/null
+cat >"$V/config" <<CFG
+[general]
+status_path = "$V/status/"
+
+[pair contacts]
+a = "contacts_a"
+b = "contacts_b"
+collections = null
+conflict_resolution = "a wins"
+
+[storage contacts_a]
+type = "filesystem"
+path = "$V/A/"
+fileext = ".vcf"
+
+[storage contacts_b]
+type = "filesystem"
+path = "$V/B/"
+fileext = ".vcf"
+CFG
+yes | vdirsyncer -c "$V/config" discover >/dev/null 2>&1 || true
+measure vdirsyncer.first vdirsyncer -c "$V/config" sync
+measure vdirsyncer.noop vdirsyncer -c "$V/config" sync
+measure vdirsyncer.noop2 vdirsyncer -c "$V/config" sync
+"$WORK/gen" -dir "$V/A" -edit 1 -field TEL.cell -seed 7 >/dev/null
+"$WORK/gen" -dir "$V/B" -edit 1 -field NOTE -seed 8 >/dev/null
+measure vdirsyncer.edits vdirsyncer -c "$V/config" sync
+
+# --- syncd
+S="$WORK/syncd-run"
+rm -rf "$S"; mkdir -p "$S/A" "$S/B"
+"$WORK/gen" -dir "$S/A" -n "$N" >/dev/null
+{
+	echo "state = \"$S/state.db\""
+	echo
+	echo "[log]"
+	echo "level = \"warn\""
+	for side in A B; do
+		cat <<CFG
+
+[[connectors]]
+name = "$side"
+type = "vcarddir"
+
+[connectors.options]
+path = "$S/$side"
+CFG
+		cat bench/vdirsyncer/fields.toml
+	done
+} >"$S/config.toml"
+measure syncd.first "$WORK/syncd" -config "$S/config.toml" --run-once
+measure syncd.noop "$WORK/syncd" -config "$S/config.toml" --run-once
+measure syncd.noop2 "$WORK/syncd" -config "$S/config.toml" --run-once
+"$WORK/gen" -dir "$S/A" -edit 1 -field TEL.cell -seed 7 >/dev/null
+"$WORK/gen" -dir "$S/B" -edit 1 -field NOTE -seed 8 >/dev/null
+measure syncd.edits "$WORK/syncd" -config "$S/config.toml" --run-once
+
+# Both tools must end with the same number of contacts on each side.
+for d in "$V/A" "$V/B" "$S/A" "$S/B"; do
+	printf '%s: %s files\n' "$d" "$(find "$d" -maxdepth 1 -name '*.vcf' | wc -l)"
+done
+echo
+printf '%-8s %14s %14s %8s   %14s %14s %8s\n' step "vdirsyncer s" "syncd s" speedup "vdirsyncer MB" "syncd MB" "RSS x"
+for step in first noop noop2 edits; do
+	read -r _ vs vk < <(grep "^vdirsyncer.$step " "$WORK/results")
+	read -r _ ss sk < <(grep "^syncd.$step " "$WORK/results")
+	awk -v st="$step" -v vs="$vs" -v ss="$ss" -v vk="$vk" -v sk="$sk" 'BEGIN {
+		sp = (ss > 0) ? vs / ss : 0
+		printf "%-8s %14.2f %14.2f %7.1fx   %14.1f %14.1f %7.2fx\n", st, vs, ss, sp, vk/1024, sk/1024, sk/vk }'
+done
+echo "(speedup = vdirsyncer time / syncd time; RSS x = syncd peak RSS / vdirsyncer peak RSS; files in $WORK)"
