@@ -45,7 +45,7 @@ func main() {
 		g, f := given[rng.IntN(len(given))], family[rng.IntN(len(family))]
 		err := c.Apply(map[string]string{
 			"N.given": g, "N.family": f,
-			"EMAIL":    fmt.Sprintf("%s.%s.%d@example.com", strings.ToLower(g), strings.ToLower(strings.ReplaceAll(f, "'", "")), i),
+			"EMAIL": fmt.Sprintf("%s.%s.%d@example.com", strings.ToLower(g), strings.ToLower(strings.ReplaceAll(f, "'", "")), i),
 			// Unique numbers: shared ones would be ambiguous identity keys.
 			"TEL.cell": fmt.Sprintf("+44 7700 %06d", *offset+i),
 			"TEL.work": fmt.Sprintf("+44 20 7%03d %04d", (*offset+i)/10000, (*offset+i)%10000),
