@@ -41,7 +41,7 @@ remote = "email"
 		{"bad log level", "[log]\nlevel = \"loud\"\n", ""},
 		{"no connectors", "state = \"s.db\"\n", "connectors: missing: at least one [[connectors]] table is needed"},
 		{"duplicate names", base + strings.Replace(base[len(`state = "s.db"`)+1:], "", "", 1), `connectors[1].name: duplicate connector name, also used by connectors[0] (got "crm")`},
-		{"unknown type", strings.Replace(base, `"memory"`, `"salesforce"`, 1), `connectors[0].type: unknown connector type (got "salesforce"); one of clientapi, clientbook, co3, memory, opencrm`},
+		{"unknown type", strings.Replace(base, `"memory"`, `"salesforce"`, 1), `connectors[0].type: unknown connector type (got "salesforce"); one of carddav, clientapi, clientbook, co3, memory, opencrm, vcarddir`},
 		{"unknown canonical field", strings.Replace(base, `canonical = "email"`, `canonical = "e-mail"`, 1), `connectors[0].fields[0].canonical: unknown canonical field (got "e-mail")`},
 		{"unknown transform", base + "transforms = [\"shout\"]\n", `connectors[0].fields[0].transforms[0]: unknown transform (got "shout")`},
 		{"push on a pull-only connector", strings.Replace(base, `type = "memory"`, "type = \"clientapi\"\nbase_url = \"https://h.example/index.php\"\ncredentials = { apikey = \"a\" }\ndirection = \"push\"", 1), `connectors[0].direction: connector type clientapi is pull-only: set direction = "pull" (got "push")`},

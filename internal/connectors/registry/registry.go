@@ -9,11 +9,13 @@ import (
 
 	"github.com/syncd/syncd/internal/config"
 	"github.com/syncd/syncd/internal/connectors"
+	"github.com/syncd/syncd/internal/connectors/carddav"
 	"github.com/syncd/syncd/internal/connectors/clientapi"
 	"github.com/syncd/syncd/internal/connectors/clientbook"
 	"github.com/syncd/syncd/internal/connectors/co3"
 	"github.com/syncd/syncd/internal/connectors/memory"
 	"github.com/syncd/syncd/internal/connectors/opencrm"
+	"github.com/syncd/syncd/internal/connectors/vcarddir"
 	"github.com/syncd/syncd/internal/redact"
 )
 
@@ -25,6 +27,8 @@ func Types() config.Registry {
 		co3.Type,
 		clientbook.Type,
 		clientapi.Type,
+		vcarddir.Type,
+		carddav.Type,
 		memory.Type,
 	} {
 		reg[t.Name] = t
