@@ -59,6 +59,15 @@ func (w *WriteTx) DropReplannable(entityID int64) error {
 	return err
 }
 
+// SetOutboxPayload replaces what an open item sends (its CRM fields and
+// the canonical values they carry) and keeps its state: an attempted
+// create that is sent again must carry the entity's current values, not
+// those of the run that first planned it.
+func (w *WriteTx) SetOutboxPayload(id int64, fields, canonical Values, now time.Time) error {
+	_, err := w.exec(`UPDATE outbox SET fields = ?, canonical = ?, updated_at = ? WHERE id = ?`, EncodeValues(fields), EncodeValues(canonical), TimeText(now), id)
+	return err
+}
+
 // CancelCreates drops the open creates of an entity on connector, when
 // the record turned out to exist already.
 func (w *WriteTx) CancelCreates(entityID int64, connector string) (int64, error) {
@@ -125,4 +134,19 @@ func scanOutboxRow(rows *sql.Rows) (OutboxItem, error) {
 	}
 	it.Canonical, err = DecodeValues(canon)
 	return it, err
+}
+
+// MarkCreatesAttempted marks connector's open creates with ids in
+// (after, upTo] attempted, before they are sent.
+func (w *WriteTx) MarkCreatesAttempted(connector string, after, upTo int64, now time.Time) error {
+	_, err := w.exec(`UPDATE outbox SET state = 'attempted', attempts = attempts + 1, updated_at = ?
+		WHERE connector = ? AND op = 'create' AND state <> 'done' AND id > ? AND id <= ?`, TimeText(now), connector, after, upTo)
+	return err
+}
+
+// CountOpenOutbox returns the number of items not done.
+func (w *WriteTx) CountOpenOutbox() (int64, error) {
+	var n int64
+	err := w.queryRow(`SELECT count(*) FROM outbox WHERE state <> 'done'`).Scan(&n)
+	return n, err
 }

@@ -184,6 +184,9 @@ func DecodeValues(s string) (Values, error) {
 	if s == "" {
 		return nil, nil
 	}
+	if v, ok := decodeFlat(s); ok {
+		return v, nil
+	}
 	v := Values{}
 	if err := json.Unmarshal([]byte(s), &v); err != nil {
 		return nil, fmt.Errorf("state: bad values %.40q: %w", s, err)
@@ -193,4 +196,56 @@ func DecodeValues(s string) (Values, error) {
 
 func nullString(s string) sql.NullString {
 	return sql.NullString{String: s, Valid: s != ""}
+}
+
+// decodeFlat reads the common form EncodeValues writes (string values
+// without escapes) without reflection; ok is false for anything else,
+// which json.Unmarshal then reads.
+func decodeFlat(s string) (Values, bool) {
+	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
+		return nil, false
+	}
+	v := make(Values, 8)
+	i := 1
+	str := func() (string, bool) {
+		if i >= len(s) || s[i] != '"' {
+			return "", false
+		}
+		j := i + 1
+		for j < len(s) && s[j] != '"' {
+			if s[j] == '\\' {
+				return "", false
+			}
+			j++
+		}
+		if j >= len(s) {
+			return "", false
+		}
+		out := s[i+1 : j]
+		i = j + 1
+		return out, true
+	}
+	if s[i] == '}' {
+		return v, i == len(s)-1
+	}
+	for {
+		k, ok := str()
+		if !ok || i >= len(s) || s[i] != ':' {
+			return nil, false
+		}
+		i++
+		val, ok := str()
+		if !ok || i >= len(s) {
+			return nil, false
+		}
+		v[k] = val
+		switch s[i] {
+		case ',':
+			i++
+		case '}':
+			return v, i == len(s)-1
+		default:
+			return nil, false
+		}
+	}
 }

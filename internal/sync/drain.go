@@ -55,23 +55,26 @@ func (r *run) drain(ctx context.Context, cn *conn) error {
 			if err != nil {
 				return err
 			}
-			now := r.e.now()
+			if len(items) == 0 {
+				after = -1
+				return nil
+			}
+			from := after
+			creates := false
 			for _, it := range items {
 				after = it.ID
 				if !r.sendable(cn, it, pulled) {
 					continue
 				}
-				if it.Op == state.OpCreate {
-					if err := w.SetOutboxState(it.ID, state.OutboxAttempted, it.LastError, true, now); err != nil {
-						return err
-					}
-				}
+				creates = creates || it.Op == state.OpCreate
 				batch = append(batch, it)
 			}
-			if len(items) == 0 {
-				after = -1
+			if !creates {
+				return nil
 			}
-			return nil
+			// Marked before sending: after a crash, such a create is only
+			// sent again once a pull has shown the CRM did not make it.
+			return w.MarkCreatesAttempted(cn.name, from, after, r.e.now())
 		})
 		if err != nil {
 			return err

@@ -17,6 +17,13 @@ const chunk = 500
 // then phone, then the configured keys) or, from a readable connector,
 // becomes a new entity. Ambiguous matches are parked, never merged.
 func (r *run) link(ctx context.Context) error {
+	if err := r.update(func(w *state.WriteTx) error {
+		n, err := w.CountParked()
+		r.anyParked = n > 0
+		return err
+	}); err != nil {
+		return err
+	}
 	var after int64
 	handled := 0
 	for {
@@ -99,7 +106,7 @@ func (r *run) linkOne(w *state.WriteTx, d state.DirtyRecord) error {
 			return err
 		}
 		r.count(cn.name, func(c *ConnectorReport) { c.Matched++ })
-		return w.Unpark(cn.name, d.RemoteID)
+		return r.unpark(w, cn.name, d.RemoteID)
 	}
 	if !cn.readable {
 		// Push connectors receive only: their own records found no
@@ -116,13 +123,22 @@ func (r *run) linkOne(w *state.WriteTx, d state.DirtyRecord) error {
 	if err := w.LinkRecord(cn.name, d.RemoteID, ent); err != nil {
 		return err
 	}
-	return w.Unpark(cn.name, d.RemoteID)
+	return r.unpark(w, cn.name, d.RemoteID)
+}
+
+// unpark clears a record's parking, when anything is parked at all.
+func (r *run) unpark(w *state.WriteTx, connector, remoteID string) error {
+	if !r.anyParked {
+		return nil
+	}
+	return w.Unpark(connector, remoteID)
 }
 
 func (r *run) park(w *state.WriteTx, d state.DirtyRecord, reason string, matches []int64) error {
 	if r.dry {
 		fmt.Fprintf(r.out, "park %s %s: %s\n", d.Connector, d.RemoteID, reason)
 	}
+	r.anyParked = true
 	if err := w.Park(d.Connector, d.RemoteID, reason, matches, r.e.now()); err != nil {
 		return err
 	}
@@ -164,7 +180,7 @@ func (e *Engine) keysOf(kind string, v state.Values) []state.IdentityKey {
 		if v[f] == "" {
 			continue
 		}
-		if k := mapping.IdentityKey(f, v[f], e.region); k != "" && !slices.Contains(keys, state.IdentityKey{Kind: kind, Value: k}) {
+		if k := e.identityKey(f, v[f]); k != "" && !slices.Contains(keys, state.IdentityKey{Kind: kind, Value: k}) {
 			keys = append(keys, state.IdentityKey{Kind: kind, Value: k})
 		}
 	}
@@ -209,4 +225,27 @@ func (e *Engine) keysDiffer(a, b state.Values) bool {
 		}
 	}
 	return false
+}
+
+// identityKey is mapping.IdentityKey, sparing the phone parser for values
+// that are already plain E.164 (as canonical values are).
+func (e *Engine) identityKey(field, value string) string {
+	if kind := field; kind == "phone" || kind == "mobile" {
+		if plainE164(value) {
+			return value
+		}
+	}
+	return mapping.IdentityKey(field, value, e.region)
+}
+
+func plainE164(v string) bool {
+	if len(v) < 4 || v[0] != '+' {
+		return false
+	}
+	for i := 1; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -13,6 +13,17 @@ import (
 // reconcile merges every dirty entity and plans its writes into the
 // outbox, a chunk of entities per transaction.
 func (r *run) reconcile(ctx context.Context) error {
+	if err := r.update(func(w *state.WriteTx) error {
+		n, err := w.CountOpenConflicts()
+		r.anyOpenConflict = n > 0
+		if err == nil {
+			n, err = w.CountOpenOutbox()
+			r.anyOutbox = n > 0
+		}
+		return err
+	}); err != nil {
+		return err
+	}
 	var after int64
 	handled := 0
 	for {
@@ -71,9 +82,13 @@ func (r *run) reconcileOne(w *state.WriteTx, id int64) error {
 		sides = append(sides, side{cn: cn, link: l})
 		liveReadable = liveReadable || cn.readable
 	}
-	open, err := w.OpenConflicts(id)
-	if err != nil {
-		return err
+	// Each entity is reconciled once per run, so what this run adds to
+	// conflicts and the outbox never concerns an entity still to come.
+	var open map[string]state.Conflict
+	if r.anyOpenConflict {
+		if open, err = w.OpenConflicts(id); err != nil {
+			return err
+		}
 	}
 	res := e.merge(id, ent.Fields, sides, open, r.id)
 	now := e.now()
@@ -115,16 +130,29 @@ func (r *run) reconcileOne(w *state.WriteTx, id int64) error {
 	}
 	// The new plan replaces what an earlier run planned and did not send.
 	attempted := map[string]bool{}
-	outbox, err := w.EntityOutbox(id)
-	if err != nil {
-		return err
+	var outbox []state.OutboxItem
+	if r.anyOutbox {
+		if outbox, err = w.EntityOutbox(id); err != nil {
+			return err
+		}
 	}
 	replan := false
 	for _, it := range outbox {
-		if it.State == state.OutboxAttempted {
-			attempted[it.Connector] = true
-		} else {
+		if it.State != state.OutboxAttempted {
 			replan = true
+			continue
+		}
+		attempted[it.Connector] = true
+		// An attempted create stays (it may have reached the CRM), but if
+		// it is sent again it must carry the values agreed now: once it
+		// succeeds its values become the link's base, and a change made
+		// since it was planned would never be pushed.
+		if cn := e.byName[it.Connector]; cn != nil && it.Op == state.OpCreate && !present[cn.name] {
+			if canon := cn.createCanonical(res.fields); !maps.Equal(canon, it.Canonical) {
+				if err := w.SetOutboxPayload(it.ID, cn.mapper.CreateFields(res.fields), canon, now); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	if replan {
@@ -170,10 +198,7 @@ func (r *run) reconcileOne(w *state.WriteTx, id int64) error {
 				keepDirty = true
 				continue
 			}
-			canon := make(state.Values, len(cn.compared))
-			for _, f := range cn.compared {
-				canon[f] = res.fields[f]
-			}
+			canon := cn.createCanonical(res.fields)
 			it := state.OutboxItem{EntityID: id, Connector: cn.name, Op: state.OpCreate,
 				Fields: cn.mapper.CreateFields(res.fields), Canonical: canon, RunID: r.id}
 			if _, err := w.AddOutbox(it, now); err != nil {
@@ -192,6 +217,16 @@ func (r *run) reconcileOne(w *state.WriteTx, id int64) error {
 		return nil
 	}
 	return w.ClearEntityDirty(id)
+}
+
+// createCanonical is what a create of an entity with values fields
+// carries to this connector: its compared fields.
+func (cn *conn) createCanonical(fields state.Values) state.Values {
+	canon := make(state.Values, len(cn.compared))
+	for _, f := range cn.compared {
+		canon[f] = fields[f]
+	}
+	return canon
 }
 
 // deletions decides about records that disappeared. Without propagation

@@ -38,6 +38,9 @@ type run struct {
 	stopped          map[string]bool
 	deletionsBlocked string
 	interrupted      bool
+	// anyParked, anyOpenConflict and anyOutbox spare per-record queries
+	// when the store holds none of these (as in a first sync).
+	anyParked, anyOpenConflict, anyOutbox bool
 }
 
 // update runs fn in a write transaction (the shared one in a dry run).
@@ -179,6 +182,7 @@ func (e *Engine) Run(ctx context.Context, ro RunOptions) (*Report, error) {
 // steps runs the phases; it returns only store failures.
 func (r *run) steps(ctx context.Context) error {
 	e := r.e
+	phase := time.Now()
 	// Pull: connectors in parallel, their pages serialised by the store's
 	// single writer. A dry run pulls one after the other in its one
 	// transaction.
@@ -196,6 +200,11 @@ func (r *run) steps(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	lap := func(name string) {
+		e.log.Debug("phase finished", "run", r.id, "phase", name, "duration", time.Since(phase))
+		phase = time.Now()
+	}
+	lap("pull")
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -206,12 +215,15 @@ func (r *run) steps(ctx context.Context) error {
 	if err := r.link(ctx); err != nil || r.interrupted {
 		return err
 	}
+	lap("link")
 	if err := r.deletions(); err != nil {
 		return err
 	}
 	if err := r.reconcile(ctx); err != nil || r.interrupted {
 		return err
 	}
+	lap("reconcile")
+	defer lap("push")
 	if r.dry {
 		if r.deletionsBlocked != "" {
 			fmt.Fprintf(r.out, "deletions blocked: %s\n", r.deletionsBlocked)
