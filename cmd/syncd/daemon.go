@@ -55,12 +55,16 @@ func (m *Main) daemon(ctx context.Context, fullFirst bool) error {
 	log.Info("syncd started", "schedule", m.Config.Schedule, "connectors", len(m.Config.Connector), "state", m.Config.StatePath(), "version", Version)
 	c.Start()
 	// The first cycle runs at once, through the same chain as scheduled
-	// ones so that a slow first run is not doubled by the schedule.
-	go c.Entries()[0].WrappedJob.Run()
+	// ones so that a slow first run is not doubled by the schedule. Cron's
+	// Stop does not wait for a job it did not start, so this one is
+	// awaited separately: the store must outlive it.
+	var first sync.WaitGroup
+	first.Go(c.Entries()[0].WrappedJob.Run)
 	<-ctx.Done()
 	notify("STOPPING=1")
 	log.Info("stopping: finishing the work in hand")
 	<-c.Stop().Done()
+	first.Wait()
 	log.Info("stopped")
 	return nil
 }
