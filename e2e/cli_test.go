@@ -18,6 +18,7 @@ import (
 // TestCheckConfig: every mistake of a config is listed with its path in
 // one go (exit 2); a valid config gets a one-line summary (exit 0).
 func TestCheckConfig(t *testing.T) {
+	t.Parallel()
 	e := setup(t, crmsim.Options{People: 10}, crmsim.ConfigOptions{}, nil)
 	r := syncd(t, "check-config", "-config", e.config)
 	wantCode(t, r, 0, "check-config of a valid config")
@@ -59,6 +60,7 @@ func TestCheckConfig(t *testing.T) {
 // TestDemo: `syncd demo` syncs the emulated CRMs, prints the per-CRM
 // summary and proves the second sync writes nothing.
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"demo"}, {"demo", "-xml", "-people", "60"}} {
 		r := syncd(t, args...)
 		wantCode(t, r, 0, strings.Join(args, " "))
@@ -78,6 +80,7 @@ func TestDemo(t *testing.T) {
 
 // TestVersion: `syncd version` prints a version.
 func TestVersion(t *testing.T) {
+	t.Parallel()
 	r := syncd(t, "version")
 	wantCode(t, r, 0, "version")
 	if !strings.HasPrefix(r.Stdout, "syncd ") {
@@ -89,6 +92,7 @@ func TestVersion(t *testing.T) {
 // URLs and writes a config that syncd syncs with, twice, the second time
 // without a write; it stops cleanly on SIGTERM.
 func TestCrmsimBinary(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfgPath, statePath := filepath.Join(dir, "sim.toml"), filepath.Join(dir, "state.db")
 	cmd := exec.Command(binaries.crmsim, "-people", "80", "-config", cfgPath, "-state", statePath, "-port", "0")

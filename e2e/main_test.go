@@ -4,8 +4,11 @@
 // emulators survive a syncd being stopped or killed, and their tables and
 // call counters can be inspected).
 //
-// When the tests run with -race, the binaries are built with -race too and
-// every subprocess's stderr is checked for race reports.
+// With -e2e.race the binaries are built with -race and every subprocess's
+// stderr is checked for race reports. It is off by default because a
+// race-built binary takes over a second to start here, and the tests
+// start syncd some fifty times; the engine's own tests run in-process
+// under -race.
 package e2e
 
 import (
@@ -31,6 +34,7 @@ import (
 var (
 	flagPeople  = flag.Int("e2e.people", 200, "sample people seeded into the emulators")
 	flagLatency = flag.Duration("e2e.latency", 20*time.Millisecond, "latency added to every emulator call to make a run slow enough to interrupt")
+	flagRace    = flag.Bool("e2e.race", false, "build the binaries under test with -race")
 )
 
 // binaries are the paths of the built syncd and crmsim.
@@ -55,8 +59,7 @@ func runTests(m *testing.M) int {
 	return m.Run()
 }
 
-// build compiles cmd/syncd and cmd/crmsim into dir, with -race when this
-// test binary has it.
+// build compiles cmd/syncd and cmd/crmsim into dir.
 func build(dir string) error {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -74,7 +77,7 @@ func build(dir string) error {
 	binaries.crmsim = filepath.Join(dir, "crmsim")
 	for pkg, dst := range map[string]string{"./cmd/syncd": binaries.syncd, "./cmd/crmsim": binaries.crmsim} {
 		args := []string{"build", "-o", dst}
-		if raceEnabled {
+		if *flagRace {
 			args = append(args, "-race")
 		}
 		cmd := exec.Command(goBin, append(args, pkg)...)
