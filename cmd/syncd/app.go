@@ -118,7 +118,7 @@ func (m *Main) Open(ctx context.Context, cfg *config.Config, logOut io.Writer) e
 	}
 	st, err := state.Open(ctx, cfg.StatePath(), state.Options{Logger: m.Logger.With("component", "migrations")})
 	if err != nil {
-		return err
+		return withStatePath(err, cfg.StatePath())
 	}
 	m.Store = st
 	m.Built, err = registry.Build(cfg, registry.BuildOptions{Redactor: m.Redactor, Logger: m.Logger, Observe: m.Observe})
@@ -160,7 +160,7 @@ func (m *Main) Close() error {
 func (m *Main) RunOnce(ctx context.Context, ro engine.RunOptions) (*engine.Report, error) {
 	rep, err := m.Engine.Run(ctx, ro)
 	if err != nil {
-		err = m.Redactor.Error(err)
+		err = m.Redactor.Error(withStatePath(err, m.Config.StatePath()))
 	}
 	if m.Metrics != nil && !ro.DryRun {
 		m.Metrics.ObserveRun(runResult(rep, err), runDuration(rep), connectorRuns(rep), errText(err))
@@ -230,7 +230,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 			fmt.Fprintln(stderr)
 		}
 		if rep != nil {
-			printReport(stdout, rep)
+			printReport(stdout, rep, err)
 		}
 		if err != nil {
 			return exitFailure, err

@@ -55,7 +55,7 @@ func openReadOnly(ctx context.Context, args []string, name string, stderr io.Wri
 	}
 	st, err := state.Open(ctx, cfg.StatePath(), state.Options{ReadOnly: true})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, withStatePath(err, cfg.StatePath())
 	}
 	return st, fs, nil
 }
@@ -74,8 +74,19 @@ func runStatus(ctx context.Context, args []string, stdout io.Writer) (int, error
 	return exitOK, nil
 }
 
-// printReport writes a run's summary as a table.
-func printReport(w io.Writer, r *engine.Report) {
+// withStatePath names the state database in an error of the store that
+// does not name it already (a failing disk, a damaged page), so that the
+// message points at the file to look at.
+func withStatePath(err error, path string) error {
+	if err == nil || path == "" || strings.Contains(err.Error(), path) {
+		return err
+	}
+	return fmt.Errorf("%w (state database %s)", err, path)
+}
+
+// printReport writes a run's summary as a table; runErr is the run's own
+// failure (the store), which the counts alone do not show.
+func printReport(w io.Writer, r *engine.Report, runErr error) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "connector\tpulled\tchanged\tmatched\tcreated\tupdated\tdeleted\tunchanged\tconflicts\tfailed\treads\twrites\tretries\t")
 	for _, c := range r.Connectors {
@@ -84,6 +95,8 @@ func printReport(w io.Writer, r *engine.Report) {
 	tw.Flush()
 	status := "ok"
 	switch {
+	case runErr != nil:
+		status = "failed"
 	case r.Interrupted:
 		status = "interrupted (resumes on the next run)"
 	case r.ExitCode() == exitAttention:

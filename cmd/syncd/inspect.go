@@ -132,7 +132,8 @@ func openStore(ctx context.Context, configPath string, readOnly bool) (*state.St
 	if err != nil {
 		return nil, err
 	}
-	return state.Open(ctx, cfg.StatePath(), state.Options{ReadOnly: readOnly})
+	st, err := state.Open(ctx, cfg.StatePath(), state.Options{ReadOnly: readOnly})
+	return st, withStatePath(err, cfg.StatePath())
 }
 
 // runExplain is `syncd explain EMAIL|ENTITY`: each connector's current
