@@ -21,7 +21,7 @@ func hourly(s string) string {
 	return strings.Replace(s, `schedule = "@every 1m"`, `schedule = "@every 1h"`, 1)
 }
 
-// daemon is a running `syncd -config F`.
+// daemon is a syncd running in the background, usually `syncd -config F`.
 type daemon struct {
 	t      *testing.T
 	cmd    *exec.Cmd
@@ -33,8 +33,14 @@ type daemon struct {
 
 func (e *env) startDaemon() *daemon {
 	e.t.Helper()
+	return e.start("-config", e.config)
+}
+
+// start starts syncd with args in the background.
+func (e *env) start(args ...string) *daemon {
+	e.t.Helper()
 	d := &daemon{t: e.t, done: make(chan struct{})}
-	d.cmd = exec.Command(binaries.syncd, "-config", e.config)
+	d.cmd = exec.Command(binaries.syncd, args...)
 	d.cmd.Stdout, d.cmd.Stderr = &d.stdout, &d.stderr
 	if err := d.cmd.Start(); err != nil {
 		e.t.Fatal(err)
@@ -67,17 +73,33 @@ func (d *daemon) stop() (int, time.Duration) {
 	case <-time.After(10 * time.Second):
 		d.t.Fatalf("syncd still running 10 s after SIGTERM; stderr:\n%s", d.stderr.String())
 	}
-	took := time.Since(start)
+	return d.exitCode(), time.Since(start)
+}
+
+// wait waits up to timeout for syncd to exit by itself and returns its
+// exit code.
+func (d *daemon) wait(timeout time.Duration) int {
+	d.t.Helper()
+	select {
+	case <-d.done:
+	case <-time.After(timeout):
+		d.t.Fatalf("syncd still running after %s; stderr:\n%s", timeout, d.stderr.String())
+	}
+	return d.exitCode()
+}
+
+func (d *daemon) exitCode() int {
+	d.t.Helper()
 	noRace(d.t, d.stderr.String())
 	var ee *exec.ExitError
 	switch {
 	case d.err == nil:
-		return 0, took
+		return 0
 	case errors.As(d.err, &ee):
-		return ee.ExitCode(), took
+		return ee.ExitCode()
 	}
 	d.t.Fatalf("syncd: %v", d.err)
-	return -1, took
+	return -1
 }
 
 // waitFor polls cond every 100 ms for up to 30 s.
