@@ -21,11 +21,39 @@ func (r *run) pull(ctx context.Context, cn *conn) error {
 	if err := r.update(func(w *state.WriteTx) (err error) { cur, err = w.GetCursor(cn.name); return err }); err != nil {
 		return err
 	}
-	opts := connectors.PullOptions{Cursor: cur.Cursor, Full: r.full}
+	// A pull interrupted in an earlier run resumes after its last stored
+	// page. Records on the pages before it may have been edited since that
+	// run, and this run would push over those edits unseen: once the
+	// resumed pull is done, the connector is pulled once more from the
+	// cursor it ended with.
+	resumed := cur.InProgress && cur.Cursor != "" && !r.full
+	done, err := r.pullFrom(ctx, cn, cur.Cursor, !resumed)
+	if err != nil || !done {
+		return err
+	}
+	if resumed {
+		if err := r.update(func(w *state.WriteTx) (err error) { cur, err = w.GetCursor(cn.name); return err }); err != nil {
+			return err
+		}
+		if done, err := r.pullFrom(ctx, cn, cur.Cursor, true); err != nil || !done {
+			return err
+		}
+	}
+	r.mu.Lock()
+	r.pulled[cn.name] = !r.stopped[cn.name]
+	r.mu.Unlock()
+	return nil
+}
+
+// pullFrom pulls one connector from cursor to its last page and, when
+// last, checks it for deletions. It reports whether the pull got there
+// (false when it was interrupted or the connector failed).
+func (r *run) pullFrom(ctx context.Context, cn *conn, cursor string, last bool) (bool, error) {
+	opts := connectors.PullOptions{Cursor: cursor, Full: r.full}
 	// A pull from the start that reaches its last page saw every record:
 	// what it did not see is gone. A pull resumed after an interruption
 	// did not see the records of the pages before it.
-	complete := r.full || cur.Cursor == ""
+	complete := r.full || cursor == ""
 	pages, records := 0, 0
 	err := cn.c.Pull(ctx, opts, func(_ context.Context, page connectors.Page) error {
 		if err := r.update(func(w *state.WriteTx) error { return r.storePage(w, cn, page, complete) }); err != nil {
@@ -44,22 +72,22 @@ func (r *run) pull(ctx context.Context, cn *conn) error {
 	var se storeError
 	switch {
 	case errors.As(err, &se):
-		return se.err
+		return false, se.err
 	case err != nil && ctx.Err() != nil:
 		r.setInterrupted()
-		return nil
+		return false, nil
 	case err != nil:
 		r.e.log.Error("pull failed", "connector", cn.name, "err", err)
 		r.stop(cn.name, fmt.Errorf("pull: %w", err))
-		return nil
+		return false, nil
+	}
+	if !last {
+		return true, nil
 	}
 	if err := r.detectDeletions(ctx, cn, complete); err != nil {
-		return err
+		return false, err
 	}
-	r.mu.Lock()
-	r.pulled[cn.name] = !r.stopped[cn.name]
-	r.mu.Unlock()
-	return nil
+	return true, nil
 }
 
 // storePage stores one page: new or changed snapshots are marked dirty,
