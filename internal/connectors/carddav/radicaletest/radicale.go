@@ -5,6 +5,7 @@ package radicaletest
 
 import (
 	"bytes"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"net"
@@ -14,7 +15,9 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -266,6 +269,38 @@ func (b *Book) Delete(id string) error {
 		return fmt.Errorf("DELETE %s: HTTP %d: %s", id, resp.StatusCode, body)
 	}
 	return nil
+}
+
+// Names lists the resource names of the cards in the address book, as
+// another client would find them (PROPFIND, Depth: 1).
+func (b *Book) Names() ([]string, error) {
+	body := `<?xml version="1.0" encoding="utf-8"?><d:propfind xmlns:d="DAV:"><d:prop><d:getetag/></d:prop></d:propfind>`
+	resp, out, err := b.Server.request("PROPFIND", b.Path, http.Header{"Depth": {"1"}, "Content-Type": {"application/xml"}}, []byte(body))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusMultiStatus {
+		return nil, fmt.Errorf("PROPFIND %s: HTTP %d: %s", b.Path, resp.StatusCode, out)
+	}
+	var ms struct {
+		Responses []struct {
+			Href string `xml:"href"`
+		} `xml:"response"`
+	}
+	if err := xml.Unmarshal(out, &ms); err != nil {
+		return nil, fmt.Errorf("PROPFIND %s: %w", b.Path, err)
+	}
+	var names []string
+	for _, r := range ms.Responses {
+		p, err := url.PathUnescape(r.Href)
+		if err != nil {
+			return nil, err
+		}
+		if name := path.Base(p); strings.HasSuffix(p, ".vcf") {
+			names = append(names, name)
+		}
+	}
+	return names, nil
 }
 
 // Fields returns a stored card's fields.
