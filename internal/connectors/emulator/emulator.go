@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/syncd/syncd/internal/connectors"
 )
 
 // Clock is a settable clock. The zero value follows the real time; Set or
@@ -306,3 +308,45 @@ func SortedKeys[V any](m map[string]V) []string {
 
 // FormatID formats an id.
 func FormatID(id int64) string { return strconv.FormatInt(id, 10) }
+
+// Fail is for in-process connectors (no HTTP): it counts a call of method
+// and, when a fault is due, returns the error a remote CRM answering with
+// that fault would have caused — 429/503 ErrRateLimited (with its
+// Retry-After), other 5xx ErrTemporary, 401/403 ErrAuth, anything else
+// ErrRejected. prefix names the connector in the message.
+func (h *Hooks) Fail(prefix, method string) error {
+	rec := &faultRecorder{}
+	if !h.Enter(rec, method) {
+		return nil
+	}
+	err := fmt.Errorf("%s: %s: injected fault %d", prefix, method, rec.status)
+	switch {
+	case rec.status == 429 || rec.status == 503:
+		err = fmt.Errorf("%w: %w", connectors.ErrRateLimited, err)
+		if d, ok := connectors.ParseRetryAfter(rec.Header().Get("Retry-After"), time.Now()); ok {
+			return &connectors.RetryAfterError{After: d, Err: err}
+		}
+		return err
+	case rec.status >= 500:
+		return fmt.Errorf("%w: %w", connectors.ErrTemporary, err)
+	case rec.status == 401 || rec.status == 403:
+		return fmt.Errorf("%w: %w", connectors.ErrAuth, err)
+	default:
+		return fmt.Errorf("%w: %w", connectors.ErrRejected, err)
+	}
+}
+
+// faultRecorder captures the status and headers of an injected fault.
+type faultRecorder struct {
+	status int
+	header http.Header
+}
+
+func (f *faultRecorder) Header() http.Header {
+	if f.header == nil {
+		f.header = http.Header{}
+	}
+	return f.header
+}
+func (f *faultRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (f *faultRecorder) WriteHeader(status int)      { f.status = status }

@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -61,6 +60,7 @@ var Type = connectors.Type{
 			seed = append(seed, recs...)
 		}
 		c := New(nil, s.PageSize)
+		c.Pacer = s.Pacer
 		for _, f := range seed {
 			c.Table.Insert(f)
 		}
@@ -86,10 +86,13 @@ func LoadSeed(path string) ([]map[string]string, error) {
 type Connector struct {
 	Table    *emulator.Table
 	PageSize int
-	// Hooks lets tests inject failures: a Fault with Status 0 is never
-	// used; any fault makes the call fail with ErrTemporary (5xx),
-	// ErrRateLimited (429) or ErrRejected (4xx).
+	// Hooks lets tests inject failures: any fault makes the call fail
+	// with ErrTemporary (5xx), ErrRateLimited (429), ErrAuth (401/403) or
+	// ErrRejected (other 4xx), as a remote CRM would.
 	Hooks emulator.Hooks
+	// Pacer, when set, carries every call like a remote connector's, so
+	// injected faults are retried the same way.
+	Pacer *connectors.Pacer
 }
 
 // New returns a connector over table (a new one when nil).
@@ -122,7 +125,7 @@ func (c *Connector) Pull(ctx context.Context, opts connectors.PullOptions, fn co
 		cur = cursor{}
 	}
 	for {
-		if err := c.fault("list"); err != nil {
+		if err := c.fault(ctx, "list"); err != nil {
 			return err
 		}
 		rows := c.Table.List(func(r *emulator.Contact) bool {
@@ -165,7 +168,7 @@ func record(r emulator.Contact) connectors.Record {
 
 // Get returns one contact.
 func (c *Connector) Get(ctx context.Context, id string) (connectors.Record, error) {
-	if err := c.fault("get"); err != nil {
+	if err := c.fault(ctx, "get"); err != nil {
 		return connectors.Record{}, err
 	}
 	n, err := strconv.ParseInt(id, 10, 64)
@@ -181,7 +184,7 @@ func (c *Connector) Get(ctx context.Context, id string) (connectors.Record, erro
 
 // Create inserts a contact.
 func (c *Connector) Create(ctx context.Context, fields map[string]string) (string, error) {
-	if err := c.fault("create"); err != nil {
+	if err := c.fault(ctx, "create"); err != nil {
 		return "", err
 	}
 	return strconv.FormatInt(c.Table.Insert(fields), 10), nil
@@ -189,7 +192,7 @@ func (c *Connector) Create(ctx context.Context, fields map[string]string) (strin
 
 // Update changes fields of a contact.
 func (c *Connector) Update(ctx context.Context, id string, fields map[string]string) error {
-	if err := c.fault("update"); err != nil {
+	if err := c.fault(ctx, "update"); err != nil {
 		return err
 	}
 	n, _ := strconv.ParseInt(id, 10, 64)
@@ -201,7 +204,7 @@ func (c *Connector) Update(ctx context.Context, id string, fields map[string]str
 
 // Delete deletes a contact.
 func (c *Connector) Delete(ctx context.Context, id string) error {
-	if err := c.fault("delete"); err != nil {
+	if err := c.fault(ctx, "delete"); err != nil {
 		return err
 	}
 	n, _ := strconv.ParseInt(id, 10, 64)
@@ -213,7 +216,7 @@ func (c *Connector) Delete(ctx context.Context, id string) error {
 
 // ListIDs lists every live id.
 func (c *Connector) ListIDs(ctx context.Context, fn func(ctx context.Context, ids []string) error) error {
-	if err := c.fault("ids"); err != nil {
+	if err := c.fault(ctx, "ids"); err != nil {
 		return err
 	}
 	all := c.Table.IDs()
@@ -231,23 +234,20 @@ func (c *Connector) ListIDs(ctx context.Context, fn func(ctx context.Context, id
 	return nil
 }
 
-// fault turns an injected fault into the error a remote CRM would cause.
-func (c *Connector) fault(method string) error {
-	rec := &faultRecorder{}
-	if !c.Hooks.Enter(rec, method) {
-		return nil
+// fault turns an injected fault into the error a remote CRM would cause,
+// through the pacer when there is one.
+func (c *Connector) fault(ctx context.Context, method string) error {
+	if c.Pacer == nil {
+		return c.Hooks.Fail("memory", method)
 	}
-	err := fmt.Errorf("memory: %s: injected HTTP %d", method, rec.status)
-	switch {
-	case rec.status == 429 || rec.status == 503:
-		return fmt.Errorf("%w: %w", connectors.ErrRateLimited, err)
-	case rec.status >= 500:
-		return fmt.Errorf("%w: %w", connectors.ErrTemporary, err)
-	case rec.status == 401 || rec.status == 403:
-		return fmt.Errorf("%w: %w", connectors.ErrAuth, err)
-	default:
-		return fmt.Errorf("%w: %w", connectors.ErrRejected, err)
+	kind := connectors.Read
+	switch method {
+	case "create":
+		kind = connectors.Create
+	case "update", "delete":
+		kind = connectors.Write
 	}
+	return c.Pacer.Call(ctx, method, kind, func(context.Context) error { return c.Hooks.Fail("memory", method) })
 }
 
 var _ interface {
@@ -256,18 +256,3 @@ var _ interface {
 	connectors.Deleter
 	connectors.IDLister
 } = (*Connector)(nil)
-
-// faultRecorder captures the status of an injected fault.
-type faultRecorder struct {
-	status int
-	header http.Header
-}
-
-func (f *faultRecorder) Header() http.Header {
-	if f.header == nil {
-		f.header = http.Header{}
-	}
-	return f.header
-}
-func (f *faultRecorder) Write(b []byte) (int, error) { return len(b), nil }
-func (f *faultRecorder) WriteHeader(status int)      { f.status = status }

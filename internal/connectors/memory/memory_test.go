@@ -1,0 +1,54 @@
+package memory
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/syncd/syncd/internal/connectors"
+	"github.com/syncd/syncd/internal/connectors/contract"
+	"github.com/syncd/syncd/internal/connectors/emulator"
+)
+
+// emu drives a memory connector's table and hooks as the contract suite's
+// emulator.
+type emu struct{ c *Connector }
+
+func (e emu) Seed(f map[string]string) string { return strconv.FormatInt(e.c.Table.Insert(f), 10) }
+func (e emu) EditAsUser(id string, f map[string]string) {
+	n, _ := strconv.ParseInt(id, 10, 64)
+	e.c.Table.Update(n, f)
+}
+func (e emu) Fields(id string) (map[string]string, bool) {
+	n, _ := strconv.ParseInt(id, 10, 64)
+	r, ok := e.c.Table.Get(n)
+	return r.Fields, ok
+}
+func (e emu) Advance(d time.Duration)                         { e.c.Table.Clock.Advance(d) }
+func (e emu) FailNext(method string, n int, f emulator.Fault) { e.c.Hooks.FailNext(method, n, f) }
+func (e emu) Calls(method string) int                         { return e.c.Hooks.Calls(method) }
+
+func TestContract(t *testing.T) {
+	newConn := func(t *testing.T) (*Connector, emu) {
+		c := New(emulator.NewTable(&emulator.Clock{}), 4)
+		c.Pacer = connectors.NewPacer(connectors.PacerConfig{Name: "memory"})
+		return c, emu{c}
+	}
+	contract.Run(t, contract.Harness{
+		New: func(t *testing.T) (connectors.Connector, contract.Emulator) {
+			c, e := newConn(t)
+			return c, e
+		},
+		NewBadCredentials: func(t *testing.T) (connectors.Connector, contract.Emulator) {
+			c, e := newConn(t)
+			c.Hooks.FailNext("list", 1, emulator.Fault{Status: 401})
+			return c, e
+		},
+		PageSize:    4,
+		GivenField:  "first",
+		FamilyField: "last",
+		EmailField:  "email",
+		ListMethod:  "list",
+		Incremental: true,
+	})
+}
