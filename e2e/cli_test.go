@@ -112,7 +112,7 @@ func TestCrmsimBinary(t *testing.T) {
 	})
 
 	urls := map[string]string{}
-	lines := make(chan string)
+	lines := make(chan string, 256) // never blocks the reader, so crmsim can always be reaped
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {

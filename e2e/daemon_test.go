@@ -102,7 +102,7 @@ func (d *daemon) exitCode() int {
 	return -1
 }
 
-// waitFor polls cond every 100 ms for up to 30 s.
+// waitFor polls cond every 10 ms for up to 30 s.
 func (d *daemon) waitFor(what string, cond func() bool) {
 	d.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -115,7 +115,7 @@ func (d *daemon) waitFor(what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			d.t.Fatalf("no %s within 30 s; stderr:\n%s", what, d.stderr.String())
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
