@@ -93,6 +93,7 @@ func TestVersion(t *testing.T) {
 // without a write; it stops cleanly on SIGTERM.
 func TestCrmsimBinary(t *testing.T) {
 	t.Parallel()
+	needBinaries(t)
 	dir := t.TempDir()
 	cfgPath, statePath := filepath.Join(dir, "sim.toml"), filepath.Join(dir, "state.db")
 	cmd := exec.Command(binaries.crmsim, "-people", "80", "-config", cfgPath, "-state", statePath, "-port", "0")

@@ -39,6 +39,7 @@ func (e *env) startDaemon() *daemon {
 // start starts syncd with args in the background.
 func (e *env) start(args ...string) *daemon {
 	e.t.Helper()
+	needBinaries(e.t)
 	d := &daemon{t: e.t, done: make(chan struct{})}
 	d.cmd = exec.Command(binaries.syncd, args...)
 	d.cmd.Stdout, d.cmd.Stderr = &d.stdout, &d.stderr

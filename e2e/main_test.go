@@ -1,5 +1,5 @@
 // Package e2e tests the real syncd and crmsim binaries end to end: they are
-// built once per test binary run, started as subprocesses, and pointed at
+// built once per test binary run (on first use), started as subprocesses, and pointed at
 // the CRM emulators served on loopback by this process (so that the
 // emulators survive a syncd being stopped or killed, and their tables and
 // call counters can be inspected).
@@ -37,8 +37,23 @@ var (
 	flagRace    = flag.Bool("e2e.race", false, "build the binaries under test with -race")
 )
 
-// binaries are the paths of the built syncd and crmsim.
-var binaries struct{ syncd, crmsim string }
+// binaries are the paths of syncd and crmsim, built on first use (so that
+// a -run selecting no test here builds nothing).
+var binaries struct {
+	dir           string
+	once          sync.Once
+	err           error
+	syncd, crmsim string
+}
+
+// needBinaries builds the binaries once per test binary run.
+func needBinaries(t *testing.T) {
+	t.Helper()
+	binaries.once.Do(func() { binaries.err = build(binaries.dir) })
+	if binaries.err != nil {
+		t.Fatal(binaries.err)
+	}
+}
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -52,10 +67,7 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	if err := build(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
+	binaries.dir = dir
 	return m.Run()
 }
 
@@ -103,6 +115,7 @@ func (r result) String() string {
 // syncd runs the syncd binary with args to completion (at most a minute).
 func syncd(t *testing.T, args ...string) result {
 	t.Helper()
+	needBinaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binaries.syncd, args...)
