@@ -83,6 +83,31 @@ type Writer interface {
 	Update(ctx context.Context, id string, fields map[string]string) error
 }
 
+// Flusher is implemented by Writers that make writes durable in batches
+// (a folder of files: one flush of the file system instead of two per
+// file). The engine calls Flush after a batch of Create, Update and
+// Delete calls and before it records their outcome; a write counts as
+// done only once Flush returned nil for it. A *FlushError names the
+// writes that failed; any other error fails every write of the batch.
+type Flusher interface {
+	Flush(ctx context.Context) error
+}
+
+// FlushError is the error of a Flush that completed some writes of the
+// batch and not others: Failed holds the error of each failed write by
+// record id (the id Create returned, or the id given to Update or
+// Delete).
+type FlushError struct {
+	Failed map[string]error
+}
+
+func (e *FlushError) Error() string {
+	for id, err := range e.Failed {
+		return fmt.Sprintf("flush: %d writes failed, e.g. %s: %v", len(e.Failed), id, err)
+	}
+	return "flush: no write failed"
+}
+
 // IDLister is implemented by connectors that can list every record id
 // cheaply. A complete listing is what deletion detection compares with.
 type IDLister interface {

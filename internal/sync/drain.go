@@ -105,6 +105,7 @@ func (r *run) drain(ctx context.Context, cn *conn) error {
 				}
 			}
 		}
+		r.flush(ctx, cn, results)
 		if err := r.update(func(w *state.WriteTx) error { return r.apply(w, cn, results) }); err != nil {
 			return err
 		}
@@ -112,6 +113,39 @@ func (r *run) drain(ctx context.Context, cn *conn) error {
 		r.e.emit(ProgressEvent{Connector: cn.name, Phase: "push", Records: sent, Total: -1})
 		if stop {
 			return nil
+		}
+	}
+}
+
+// flush makes a batch's writes durable on a connector that batches that
+// work (connectors.Flusher) before their outcomes are recorded: a write
+// whose flush failed is a failed write (a create an uncertain one, which
+// the next pull settles).
+func (r *run) flush(ctx context.Context, cn *conn, results []result) {
+	f, ok := cn.writer.(connectors.Flusher)
+	if !ok {
+		return
+	}
+	// Like a write already sent, a flush is let finish when stopping.
+	err := f.Flush(context.WithoutCancel(ctx))
+	if err == nil {
+		return
+	}
+	var fe *connectors.FlushError
+	partial := errors.As(err, &fe)
+	for i := range results {
+		res := &results[i]
+		if !res.sent || res.err != nil {
+			continue
+		}
+		id := res.it.RemoteID
+		if res.it.Op == state.OpCreate {
+			id = res.remoteID
+		}
+		if !partial {
+			res.err = err
+		} else if e, failed := fe.Failed[id]; failed {
+			res.err = e
 		}
 	}
 }

@@ -15,10 +15,14 @@
 // Unchanged records that come back are dropped by the engine by content
 // hash.
 //
-// Writes are atomic: a temporary file in the same folder, fsync, then
-// rename (link for a create, so that an existing file is never replaced),
-// then fsync of the folder. An update rewrites only the properties it
-// changes and keeps all others byte for byte.
+// Writes are atomic and batched: Create and Update write a complete
+// temporary file in the same folder; Flush (called by the engine after
+// each batch of writes, and before any read) makes the batch's data
+// durable at once, then renames each file into place (link for a create,
+// so that an existing file is never replaced), then fsyncs the folder.
+// See Flush for why this is as safe as an fsync per file. An update
+// rewrites only the properties it changes and keeps all others byte for
+// byte.
 package vcarddir
 
 import (
@@ -126,6 +130,11 @@ type Connector struct {
 
 	mu    sync.Mutex
 	cache map[string]cacheEntry
+	// staged writes wait for Flush; removed: a file was deleted since the
+	// last Flush (the folder needs an fsync).
+	staged      []staged
+	stagedNames map[string]bool
+	removed     bool
 }
 
 // cacheEntry is what the last read of a file found.
@@ -163,7 +172,9 @@ func New(s connectors.Settings) (*Connector, error) {
 		pacer:    s.Pacer,
 		log:      s.Logger,
 		cache:    map[string]cacheEntry{},
-		lookback: DefaultLookback,
+
+		stagedNames: map[string]bool{},
+		lookback:    DefaultLookback,
 	}
 	if c.pageSize <= 0 {
 		c.pageSize = DefaultPageSize
@@ -204,6 +215,9 @@ func (c *Connector) Pull(ctx context.Context, opts connectors.PullOptions, fn co
 		if err := json.Unmarshal([]byte(opts.Cursor), &cur); err != nil {
 			return fmt.Errorf("vcarddir: pull: bad cursor %q: %w", opts.Cursor, err)
 		}
+	}
+	if err := c.flushBeforeRead(ctx, "pull"); err != nil {
+		return err
 	}
 	start := cur.Start
 	if start == 0 {
@@ -390,6 +404,9 @@ func (c *Connector) Get(ctx context.Context, id string) (connectors.Record, erro
 	if err := checkID("get", id); err != nil {
 		return connectors.Record{}, err
 	}
+	if err := c.flushBeforeRead(ctx, "get"); err != nil {
+		return connectors.Record{}, err
+	}
 	var rec connectors.Record
 	err := c.pacer.Call(ctx, "get", connectors.Read, func(ctx context.Context) error {
 		if err := c.fault("get"); err != nil {
@@ -434,9 +451,11 @@ func (c *Connector) Create(ctx context.Context, fields map[string]string) (strin
 		if err := c.fault("create"); err != nil {
 			return err
 		}
-		if err := c.writeFile(uid, data, 0o600, false); err != nil {
+		tmp, err := c.writeTemp(uid, data, 0o600)
+		if err != nil {
 			return c.fsError("create", err)
 		}
+		c.stage(staged{name: uid, tmp: tmp, fields: card.Fields()})
 		return nil
 	})
 	if err != nil {
@@ -449,6 +468,11 @@ func (c *Connector) Create(ctx context.Context, fields map[string]string) (strin
 func (c *Connector) Update(ctx context.Context, id string, fields map[string]string) error {
 	if err := checkID("update", id); err != nil {
 		return err
+	}
+	if c.isStaged(id) {
+		if err := c.Flush(ctx); err != nil {
+			return fmt.Errorf("vcarddir: update %s: %w", id, err)
+		}
 	}
 	err := c.pacer.Call(ctx, "update", connectors.Write, func(ctx context.Context) error {
 		if err := c.fault("update"); err != nil {
@@ -474,9 +498,11 @@ func (c *Connector) Update(ctx context.Context, id string, fields map[string]str
 		if stampOf(info) != before {
 			return errChanged
 		}
-		if err := c.writeFile(id, card.Encode(), mode, true); err != nil {
+		tmp, err := c.writeTemp(id, card.Encode(), mode)
+		if err != nil {
 			return c.fsError("update "+id, err)
 		}
+		c.stage(staged{name: id, tmp: tmp, fields: card.Fields(), replace: true, before: before})
 		return nil
 	})
 	if errors.Is(err, errChanged) {
@@ -490,6 +516,11 @@ func (c *Connector) Delete(ctx context.Context, id string) error {
 	if err := checkID("delete", id); err != nil {
 		return err
 	}
+	if c.isStaged(id) {
+		if err := c.Flush(ctx); err != nil {
+			return fmt.Errorf("vcarddir: delete %s: %w", id, err)
+		}
+	}
 	return c.pacer.Call(ctx, "delete", connectors.Write, func(ctx context.Context) error {
 		if err := c.fault("delete"); err != nil {
 			return err
@@ -499,13 +530,17 @@ func (c *Connector) Delete(ctx context.Context, id string) error {
 		}
 		c.mu.Lock()
 		delete(c.cache, id)
+		c.removed = true
 		c.mu.Unlock()
-		return syncDir(c.dir)
+		return nil
 	})
 }
 
 // ListIDs lists every contact file name, without reading any file.
 func (c *Connector) ListIDs(ctx context.Context, fn func(ctx context.Context, ids []string) error) error {
+	if err := c.flushBeforeRead(ctx, "ids"); err != nil {
+		return err
+	}
 	var entries []entry
 	err := c.pacer.Call(ctx, "ids", connectors.Read, func(ctx context.Context) error {
 		if err := c.fault("ids"); err != nil {
@@ -541,45 +576,161 @@ func (c *Connector) ListIDs(ctx context.Context, fn func(ctx context.Context, id
 	return nil
 }
 
-// writeFile writes data to name atomically. With replace false an
-// existing file is an error (fs.ErrExist) and is left alone.
-func (c *Connector) writeFile(name string, data []byte, mode fs.FileMode, replace bool) error {
+// writeTemp writes data to a new hidden file next to name's (vdir tools
+// read only *.vcf files) and returns its path. The data is not flushed to
+// disk yet: Flush does that for a whole batch before putting the files
+// in place.
+func (c *Connector) writeTemp(name string, data []byte, mode fs.FileMode) (string, error) {
 	tmp, err := os.CreateTemp(c.dir, "."+name+".tmp-*")
 	if err != nil {
-		return err
+		return "", err
 	}
 	tmpName := tmp.Name()
-	defer os.Remove(tmpName) // a no-op after a successful rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Chmod(mode)
 	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	final := c.path(name)
-	if replace {
-		err = os.Rename(tmpName, final)
-	} else if err = os.Link(tmpName, final); err != nil && !errors.Is(err, fs.ErrExist) {
-		// File systems without hard links: check, then rename.
-		if _, serr := os.Lstat(final); serr == nil {
-			return fs.ErrExist
-		}
-		err = os.Rename(tmpName, final)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
 	}
 	if err != nil {
-		return err
+		os.Remove(tmpName)
+		return "", err
 	}
-	return syncDir(c.dir)
+	return tmpName, nil
 }
+
+// staged is a write waiting for Flush: a complete temporary file to be
+// put in place of (update) or next to (create) the contact's file.
+type staged struct {
+	name    string
+	tmp     string
+	fields  map[string]string
+	replace bool
+	before  stamp // the file's stamp when an update read it
+}
+
+func (c *Connector) stage(st staged) {
+	c.mu.Lock()
+	c.staged = append(c.staged, st)
+	c.stagedNames[st.name] = true
+	c.mu.Unlock()
+}
+
+func (c *Connector) isStaged(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stagedNames[name]
+}
+
+// Flush puts the staged writes in place durably, in three steps: one
+// flush of the temporary files' data (syncfs on Linux, an fsync per file
+// elsewhere), then a link (create: never replaces a file) or a rename
+// (update) of each, then one fsync of the folder. So a contact's file is
+// never replaced by, or named after, data that is not on disk, and every
+// write Flush reports as done survives a power cut: the engine records a
+// write only after Flush returned. After a crash before Flush, nothing
+// changed in the folder but hidden temporary files; the engine sends the
+// updates again, and creates, marked uncertain, again once a pull has
+// shown they are not there. Two fsyncs per batch instead of two per file
+// make a first sync of 10,000 contacts seconds instead of minutes.
+//
+// An update whose file was changed by someone else since Update read it
+// is dropped and reported in a *connectors.FlushError (wrapping
+// ErrChangedConcurrently and ErrTemporary), as is a create whose name
+// was taken meanwhile (ErrRejected).
+func (c *Connector) Flush(ctx context.Context) error {
+	c.mu.Lock()
+	batch, removed := c.staged, c.removed
+	c.staged, c.removed = nil, false
+	clear(c.stagedNames)
+	c.mu.Unlock()
+	if len(batch) == 0 && !removed {
+		return nil
+	}
+	fail := func(err error) error {
+		for _, st := range batch {
+			os.Remove(st.tmp)
+		}
+		return fmt.Errorf("vcarddir: flush: %w: %v", connectors.ErrTemporary, err)
+	}
+	if len(batch) > 0 {
+		if err := syncFiles(c.dir, batch); err != nil {
+			return fail(err)
+		}
+	}
+	failed := map[string]error{}
+	for _, st := range batch {
+		if err := c.place(st); err != nil {
+			os.Remove(st.tmp)
+			failed[st.name] = err
+		}
+	}
+	if err := syncDir(c.dir); err != nil {
+		return fmt.Errorf("vcarddir: flush: %w: %v", connectors.ErrTemporary, err)
+	}
+	if len(failed) > 0 {
+		return &connectors.FlushError{Failed: failed}
+	}
+	return nil
+}
+
+// place links or renames one staged file into place and caches what it
+// holds, so that this process does not read it back.
+func (c *Connector) place(st staged) error {
+	final := c.path(st.name)
+	if st.replace {
+		info, err := os.Stat(final)
+		if err != nil {
+			return c.fsError("update "+st.name, err)
+		}
+		if stampOf(info) != st.before {
+			return fmt.Errorf("vcarddir: update %s: %w: %w", st.name, ErrChangedConcurrently, connectors.ErrTemporary)
+		}
+		if err := os.Rename(st.tmp, final); err != nil {
+			return c.fsError("update "+st.name, err)
+		}
+	} else {
+		err := os.Link(st.tmp, final)
+		if err != nil && !errors.Is(err, fs.ErrExist) {
+			// File systems without hard links: check, then rename.
+			if _, serr := os.Lstat(final); serr == nil {
+				err = fs.ErrExist
+			} else {
+				err = os.Rename(st.tmp, final)
+			}
+		}
+		if err != nil {
+			return c.fsError("create "+st.name, err)
+		}
+		os.Remove(st.tmp) // a no-op after a rename
+	}
+	if info, err := os.Stat(final); err == nil {
+		c.mu.Lock()
+		c.cache[st.name] = cacheEntry{stamp: stampOf(info), fields: st.fields}
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+// flushBeforeRead puts writes staged by a caller that did not flush
+// them in place before the folder is read, so that reads see them. Writes
+// that failed are logged: such a caller has no other way to learn it.
+func (c *Connector) flushBeforeRead(ctx context.Context, method string) error {
+	err := c.Flush(ctx)
+	var fe *connectors.FlushError
+	if errors.As(err, &fe) {
+		c.log.Warn("vcarddir: writes not flushed failed", "method", method, "err", err)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("vcarddir: %s: %w", method, err)
+	}
+	return nil
+}
+
+// Close flushes staged writes.
+func (c *Connector) Close() error { return c.Flush(context.Background()) }
 
 // syncDir makes a rename durable.
 func syncDir(dir string) error {
@@ -641,6 +792,8 @@ func (c *Connector) fault(method string) error {
 var _ interface {
 	connectors.Connector
 	connectors.Writer
+	connectors.Flusher
+	connectors.Closer
 	connectors.Deleter
 	connectors.IDLister
 } = (*Connector)(nil)

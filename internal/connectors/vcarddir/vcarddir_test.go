@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -311,4 +312,72 @@ func BenchmarkPull10000(b *testing.B) {
 			}
 		}
 	})
+}
+
+// Writes are staged until Flush: a create is not in the folder before it;
+// an update that lost a race with another writer is dropped and reported
+// by id, the other writes of the batch go through; Close flushes too.
+func TestFlushBatches(t *testing.T) {
+	e := newEnv(t, 10, "3.0")
+	ctx := context.Background()
+	raced := e.folder.Seed(map[string]string{"N.given": "Rae", "EMAIL": "rae@example.com"})
+	kept := e.folder.Seed(map[string]string{"N.given": "Kit", "EMAIL": "kit@example.com"})
+	id, err := e.conn.Create(ctx, map[string]string{"N.given": "Ann", "EMAIL": "ann@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(e.folder.Dir, id+vcarddir.Ext)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a create is in the folder before Flush: %v", err)
+	}
+	for _, u := range []string{raced, kept} {
+		if err := e.conn.Update(ctx, u, map[string]string{"TITLE": "CTO"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Another tool rewrites one of them before the flush.
+	path := filepath.Join(e.folder.Dir, raced+vcarddir.Ext)
+	b, _ := os.ReadFile(path)
+	user := strings.Replace(string(b), "END:VCARD", "NOTE:mine\r\nEND:VCARD", 1)
+	if err := os.WriteFile(path, []byte(user), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = e.conn.Flush(ctx)
+	var fe *connectors.FlushError
+	if !errors.As(err, &fe) || len(fe.Failed) != 1 || !errors.Is(fe.Failed[raced], vcarddir.ErrChangedConcurrently) || !errors.Is(fe.Failed[raced], connectors.ErrTemporary) {
+		t.Fatalf("Flush: %v, want a FlushError for %s only, ErrChangedConcurrently", err, raced)
+	}
+	if got, _ := os.ReadFile(path); string(got) != user {
+		t.Errorf("the other tool's edit was overwritten:\n%s", got)
+	}
+	if f, _ := e.folder.Fields(kept); f["TITLE"] != "CTO" {
+		t.Errorf("update of %s lost: %v", kept, f)
+	}
+	if f, ok := e.folder.Fields(id); !ok || f["EMAIL"] != "ann@example.com" {
+		t.Errorf("create lost: %v", f)
+	}
+	if err := e.conn.Flush(ctx); err != nil {
+		t.Errorf("empty Flush: %v", err)
+	}
+	id2, err := e.conn.Create(ctx, map[string]string{"N.given": "Bo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.conn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(e.folder.Dir, id2+vcarddir.Ext)); err != nil {
+		t.Errorf("Close did not flush: %v", err)
+	}
+	names, _ := filepath.Glob(filepath.Join(e.folder.Dir, ".*"))
+	if len(names) != 0 {
+		t.Errorf("temporary files left: %v", names)
+	}
+	// Nothing a Flush put in place is read back by this process.
+	before := e.conn.FilesRead()
+	if err := e.conn.Pull(ctx, connectors.PullOptions{Full: true}, func(context.Context, connectors.Page) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.conn.FilesRead() - before; n != 1 {
+		t.Errorf("full pull read %d files, want 1 (the one another tool wrote)", n)
+	}
 }

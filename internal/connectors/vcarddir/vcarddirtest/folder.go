@@ -4,6 +4,7 @@
 package vcarddirtest
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -58,8 +59,17 @@ func (f *Folder) Delete(id string) {
 	}
 }
 
-// Fields returns a card's fields.
+// flush puts the connector's staged writes in place, as the engine does
+// after each batch, so that the folder shows what was written.
+func (f *Folder) flush() {
+	if f.Conn != nil {
+		_ = f.Conn.Flush(context.Background())
+	}
+}
+
+// Fields returns a card's fields (after flushing the connector's writes).
 func (f *Folder) Fields(id string) (map[string]string, bool) {
+	f.flush()
 	b, err := os.ReadFile(f.path(id))
 	if err != nil {
 		return nil, false
@@ -71,8 +81,10 @@ func (f *Folder) Fields(id string) (map[string]string, bool) {
 	return c.Fields(), true
 }
 
-// Raw returns a card's file contents (nil when missing).
+// Raw returns a card's file contents (nil when missing), after flushing
+// the connector's writes.
 func (f *Folder) Raw(id string) []byte {
+	f.flush()
 	b, _ := os.ReadFile(f.path(id))
 	return b
 }
