@@ -108,6 +108,15 @@ func (e *FlushError) Error() string {
 	return "flush: no write failed"
 }
 
+// CursorAdvancer is implemented by connectors that can tell their next
+// incremental pull to pass over their own writes (a folder of files,
+// where a write looks like any other change). After a run's writes are
+// recorded, the engine gives it the cursor of that run's finished pull
+// and stores the cursor it returns in its place.
+type CursorAdvancer interface {
+	AdvanceCursor(cursor string) (string, error)
+}
+
 // IDLister is implemented by connectors that can list every record id
 // cheaply. A complete listing is what deletion detection compares with.
 type IDLister interface {

@@ -40,3 +40,11 @@ func (w *WriteTx) SetCursor(connector, cursor string, done bool, now time.Time) 
 		connector, cursor, !done, TimeText(now), complete)
 	return err
 }
+
+// ReplaceCursor replaces the cursor of a finished pull, leaving its times
+// alone; it does nothing while a pull is in progress. (The engine stores
+// there what a connector says about its own writes since that pull.)
+func (w *WriteTx) ReplaceCursor(connector, cursor string) error {
+	_, err := w.exec(`UPDATE cursors SET cursor = ? WHERE connector = ? AND in_progress = 0`, cursor, connector)
+	return err
+}

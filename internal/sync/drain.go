@@ -34,7 +34,7 @@ type result struct {
 // with the link update it implies, a batch per transaction. Failures stay
 // with the item (failed, with the CRM's message) and are retried on later
 // runs; an authentication failure stops the connector.
-func (r *run) drain(ctx context.Context, cn *conn) error {
+func (r *run) drain(ctx context.Context, cn *conn) (err error) {
 	if r.isStopped(cn.name) {
 		return nil
 	}
@@ -43,6 +43,12 @@ func (r *run) drain(ctx context.Context, cn *conn) error {
 	r.mu.Lock()
 	pulled := r.pulled[cn.name]
 	r.mu.Unlock()
+	defer func() {
+		// Only when every outcome was committed.
+		if pulled && err == nil {
+			r.advanceCursor(cn)
+		}
+	}()
 	var after int64
 	tempRow, sent := 0, 0
 	for {
@@ -50,7 +56,7 @@ func (r *run) drain(ctx context.Context, cn *conn) error {
 			return nil
 		}
 		var batch []state.OutboxItem
-		err := r.update(func(w *state.WriteTx) error {
+		err = r.update(func(w *state.WriteTx) error {
 			items, err := w.OpenOutbox(cn.name, after, drainBatch)
 			if err != nil {
 				return err
@@ -147,6 +153,32 @@ func (r *run) flush(ctx context.Context, cn *conn, results []result) {
 		} else if e, failed := fe.Failed[id]; failed {
 			res.err = e
 		}
+	}
+}
+
+// advanceCursor lets a connector that can (connectors.CursorAdvancer)
+// note in its cursor the writes recorded in this run, so that its next
+// pull does not return them as changes. It runs after the outcomes were
+// committed: a write whose outcome a crash lost is pulled again.
+func (r *run) advanceCursor(cn *conn) {
+	a, ok := cn.c.(connectors.CursorAdvancer)
+	if !ok {
+		return
+	}
+	err := r.update(func(w *state.WriteTx) error {
+		cur, err := w.GetCursor(cn.name)
+		if err != nil || cur.InProgress || cur.Cursor == "" {
+			return err
+		}
+		next, err := a.AdvanceCursor(cur.Cursor)
+		if err != nil || next == cur.Cursor {
+			return err
+		}
+		return w.ReplaceCursor(cn.name, next)
+	})
+	if err != nil {
+		// Harmless: the next pull returns this run's writes, unchanged.
+		r.e.log.Warn("cursor not advanced", "connector", cn.name, "err", err)
 	}
 }
 

@@ -11,7 +11,10 @@
 // set back and which a rename updates) is at or after the cursor, less a
 // short lookback (options.lookback) for coarse file-system clocks. A full
 // pull reads every file except those whose size and times match the
-// in-process cache. Deletions are found by ListIDs (a file that disappeared).
+// in-process cache. Files this connector wrote after a pull are named in
+// that pull's cursor by AdvanceCursor, so that the next pull, even in a
+// new process, passes over them while unchanged. Deletions are found by
+// ListIDs (a file that disappeared).
 // Unchanged records that come back are dropped by the engine by content
 // hash.
 //
@@ -36,6 +39,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -135,6 +139,9 @@ type Connector struct {
 	staged      []staged
 	stagedNames map[string]bool
 	removed     bool
+	// written: files put in place since the last pull began, for
+	// AdvanceCursor.
+	written map[string]stamp
 }
 
 // cacheEntry is what the last read of a file found.
@@ -147,6 +154,19 @@ type cacheEntry struct {
 type stamp struct {
 	size         int64
 	mtime, ctime int64 // unix nanoseconds
+	ino          uint64
+}
+
+// key is the stamp as text, for cursors.
+func (s stamp) key() string {
+	b := strconv.AppendInt(nil, s.size, 36)
+	b = append(b, '.')
+	b = strconv.AppendInt(b, s.mtime, 36)
+	b = append(b, '.')
+	b = strconv.AppendInt(b, s.ctime, 36)
+	b = append(b, '.')
+	b = strconv.AppendUint(b, s.ino, 36)
+	return string(b)
 }
 
 // changedAt is the later of the two times.
@@ -174,6 +194,7 @@ func New(s connectors.Settings) (*Connector, error) {
 		cache:    map[string]cacheEntry{},
 
 		stagedNames: map[string]bool{},
+		written:     map[string]stamp{},
 		lookback:    DefaultLookback,
 	}
 	if c.pageSize <= 0 {
@@ -199,6 +220,11 @@ type cursor struct {
 	// Start of the interrupted pull, and the last file name it delivered.
 	Start int64  `json:"start,omitempty"`
 	After string `json:"after,omitempty"`
+	// Own: files this connector wrote after the pull that made the
+	// cursor, by name, with their stamps (stamp.key) right after the
+	// write. Such a file is passed over while its stamp is unchanged: the
+	// engine has its contents already. Put there by AdvanceCursor.
+	Own map[string]string `json:"own,omitempty"`
 }
 
 // entry is one listed file.
@@ -219,6 +245,10 @@ func (c *Connector) Pull(ctx context.Context, opts connectors.PullOptions, fn co
 	if err := c.flushBeforeRead(ctx, "pull"); err != nil {
 		return err
 	}
+	// Writes from here on are after the cursor this pull ends with.
+	c.mu.Lock()
+	clear(c.written)
+	c.mu.Unlock()
 	start := cur.Start
 	if start == 0 {
 		start = time.Now().UnixNano()
@@ -245,9 +275,13 @@ func (c *Connector) Pull(ctx context.Context, opts connectors.PullOptions, fn co
 	if cur.Since > 0 {
 		kept := entries[:0]
 		for _, e := range entries {
-			if e.stamp.changedAt() >= cur.Since {
-				kept = append(kept, e)
+			if e.stamp.changedAt() < cur.Since {
+				continue
 			}
+			if own, ok := cur.Own[e.name]; ok && own == e.stamp.key() {
+				continue
+			}
+			kept = append(kept, e)
 		}
 		entries = kept
 	}
@@ -530,6 +564,7 @@ func (c *Connector) Delete(ctx context.Context, id string) error {
 		}
 		c.mu.Lock()
 		delete(c.cache, id)
+		delete(c.written, id)
 		c.removed = true
 		c.mu.Unlock()
 		return nil
@@ -708,9 +743,46 @@ func (c *Connector) place(st staged) error {
 	if info, err := os.Stat(final); err == nil {
 		c.mu.Lock()
 		c.cache[st.name] = cacheEntry{stamp: stampOf(info), fields: st.fields}
+		c.written[st.name] = stampOf(info)
 		c.mu.Unlock()
 	}
 	return nil
+}
+
+// AdvanceCursor adds to the cursor of a finished pull the files this
+// connector wrote since that pull began, with their stamps, so that the
+// next pull passes over them while they are unchanged (the engine calls
+// it once it has recorded those writes). Without it the next pull would
+// read back every file of a first sync. A resumed pull drops the list and
+// reads them: slower, never wrong.
+//
+// A stamp is size, mtime, ctime (nanoseconds) and inode number: any later
+// write changes ctime, and a replacement by rename changes the inode. An
+// in-place rewrite to the same size within one tick of the kernel's
+// coarse clock after this connector's own write would keep the stamp; it
+// is read on the next full pull.
+func (c *Connector) AdvanceCursor(s string) (string, error) {
+	var cur cursor
+	if err := json.Unmarshal([]byte(s), &cur); err != nil {
+		return "", fmt.Errorf("vcarddir: advance cursor: bad cursor %q: %w", s, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cur.Start != 0 || cur.After != "" || cur.Since == 0 || len(c.written) == 0 {
+		return s, nil
+	}
+	if cur.Own == nil {
+		cur.Own = make(map[string]string, len(c.written))
+	}
+	for name, st := range c.written {
+		cur.Own[name] = st.key()
+	}
+	clear(c.written)
+	b, err := json.Marshal(cur)
+	if err != nil {
+		return "", fmt.Errorf("vcarddir: advance cursor: %w", err)
+	}
+	return string(b), nil
 }
 
 // flushBeforeRead puts writes staged by a caller that did not flush
@@ -794,6 +866,7 @@ var _ interface {
 	connectors.Writer
 	connectors.Flusher
 	connectors.Closer
+	connectors.CursorAdvancer
 	connectors.Deleter
 	connectors.IDLister
 } = (*Connector)(nil)

@@ -29,7 +29,17 @@ type env struct {
 
 func newEnv(t testing.TB, pageSize int, version string) *env {
 	t.Helper()
-	dir := t.TempDir()
+	return newEnvAt(t, t.TempDir(), pageSize, version)
+}
+
+// newEnvIn is a second connector (as in a new process) on dir.
+func newEnvIn(t testing.TB, dir string) *env {
+	t.Helper()
+	return newEnvAt(t, dir, 10, "3.0")
+}
+
+func newEnvAt(t testing.TB, dir string, pageSize int, version string) *env {
+	t.Helper()
 	logs := &bytes.Buffer{}
 	pacer := connectors.NewPacer(connectors.PacerConfig{Name: "vdir", MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 	c, err := vcarddir.New(connectors.Settings{
@@ -379,5 +389,63 @@ func TestFlushBatches(t *testing.T) {
 	}
 	if n := e.conn.FilesRead() - before; n != 1 {
 		t.Errorf("full pull read %d files, want 1 (the one another tool wrote)", n)
+	}
+}
+
+// A pull after AdvanceCursor passes over the files the connector wrote,
+// in this process or a new one, until someone else changes them.
+func TestAdvanceCursorPassesOverOwnWrites(t *testing.T) {
+	e := newEnv(t, 10, "3.0")
+	e.conn.SetLookback(time.Hour) // everything is "recent": only the list keeps files out
+	ctx := context.Background()
+	other := e.folder.Seed(map[string]string{"N.given": "Oli", "EMAIL": "oli@example.com"})
+	mine := e.folder.Seed(map[string]string{"N.given": "Mo", "EMAIL": "mo@example.com"})
+	pull := func(c *vcarddir.Connector, cur string) (ids []string, next string) {
+		t.Helper()
+		err := c.Pull(ctx, connectors.PullOptions{Cursor: cur}, func(_ context.Context, p connectors.Page) error {
+			for _, r := range p.Records {
+				ids = append(ids, r.ID)
+			}
+			next = p.Cursor
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids, next
+	}
+	_, cur := pull(e.conn, "")
+	created, err := e.conn.Create(ctx, map[string]string{"N.given": "Ann", "EMAIL": "ann@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.conn.Update(ctx, mine, map[string]string{"TITLE": "CTO"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.conn.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	adv, err := e.conn.AdvanceCursor(cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := pull(e.conn, adv); !slices.Equal(got, []string{other}) {
+		t.Errorf("pull after AdvanceCursor returned %v, want only %s", got, other)
+	}
+	// A new process with the stored cursor: nothing of its own is read.
+	fresh := newEnvIn(t, e.folder.Dir)
+	fresh.conn.SetLookback(time.Hour)
+	if got, _ := pull(fresh.conn, adv); !slices.Equal(got, []string{other}) || fresh.conn.FilesRead() != 1 {
+		t.Errorf("new process: pull returned %v reading %d files, want only %s, 1 file", got, fresh.conn.FilesRead(), other)
+	}
+	// Someone else edits a file the connector wrote: it is returned.
+	e.folder.EditAsUser(created, map[string]string{"TITLE": "Boss"})
+	if got, _ := pull(fresh.conn, adv); !slices.Equal(got, sorted(other, created)) {
+		t.Errorf("after an edit by another tool the pull returned %v, want %v", got, sorted(other, created))
+	}
+	// A cursor of an interrupted pull is left alone.
+	mid := `{"since":5,"start":7,"after":"x"}`
+	if got, _ := e.conn.AdvanceCursor(mid); got != mid {
+		t.Errorf("AdvanceCursor changed an unfinished pull's cursor to %s", got)
 	}
 }
