@@ -23,3 +23,17 @@ func syncFiles(dir string, _ []staged) error {
 		}
 	}
 }
+
+// renameNoReplace moves tmp to final unless final exists (fs.ErrExist):
+// renameat2(RENAME_NOREPLACE), one call where link and unlink are two.
+// ok is false where the file system does not support it.
+func renameNoReplace(tmp, final string) (ok bool, err error) {
+	err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, final, unix.RENAME_NOREPLACE)
+	switch err {
+	case nil:
+		return true, nil
+	case unix.EINVAL, unix.ENOSYS, unix.ENOTSUP:
+		return false, nil
+	}
+	return true, &os.LinkError{Op: "renameat2", Old: tmp, New: final, Err: err}
+}

@@ -19,3 +19,6 @@ func syncFiles(_ string, batch []staged) error {
 	}
 	return nil
 }
+
+// renameNoReplace is not available: the caller links.
+func renameNoReplace(_, _ string) (bool, error) { return false, nil }

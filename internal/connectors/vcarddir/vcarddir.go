@@ -9,14 +9,13 @@
 // Change detection: a pull with a cursor lists the folder and reads only
 // files whose modification or status-change time (ctime, which no tool can
 // set back and which a rename updates) is at or after the cursor, less a
-// short lookback (options.lookback) for coarse file-system clocks. A full
-// pull reads every file except those whose size and times match the
-// in-process cache. Files this connector wrote after a pull are named in
-// that pull's cursor by AdvanceCursor, so that the next pull, even in a
-// new process, passes over them while unchanged. Deletions are found by
-// ListIDs (a file that disappeared).
-// Unchanged records that come back are dropped by the engine by content
-// hash.
+// short lookback (options.lookback) for coarse file-system clocks. Files
+// this connector wrote after a pull are named in that pull's cursor by
+// AdvanceCursor, so that the next pull, even in a new process, passes
+// over them while unchanged. A full pull reads every file; nothing is
+// cached between pulls (memory stays flat with the folder's size).
+// Deletions are found by ListIDs (a file that disappeared). Unchanged
+// records that come back are dropped by the engine by content hash.
 //
 // Writes are atomic and batched: Create and Update write a complete
 // temporary file in the same folder; Flush (called by the engine after
@@ -132,8 +131,7 @@ type Connector struct {
 	// reads counts files read, for tests of change detection.
 	reads atomic.Int64
 
-	mu    sync.Mutex
-	cache map[string]cacheEntry
+	mu sync.Mutex
 	// staged writes wait for Flush; removed: a file was deleted since the
 	// last Flush (the folder needs an fsync).
 	staged      []staged
@@ -142,12 +140,6 @@ type Connector struct {
 	// written: files put in place since the last pull began, for
 	// AdvanceCursor.
 	written map[string]stamp
-}
-
-// cacheEntry is what the last read of a file found.
-type cacheEntry struct {
-	stamp  stamp
-	fields map[string]string
 }
 
 // stamp identifies a file version without reading it.
@@ -191,7 +183,6 @@ func New(s connectors.Settings) (*Connector, error) {
 		pageSize: s.PageSize,
 		pacer:    s.Pacer,
 		log:      s.Logger,
-		cache:    map[string]cacheEntry{},
 
 		stagedNames: map[string]bool{},
 		written:     map[string]stamp{},
@@ -295,7 +286,7 @@ func (c *Connector) Pull(ctx context.Context, opts connectors.PullOptions, fn co
 		entries = entries[n:]
 		page := connectors.Page{Total: total, Done: len(entries) == 0, Records: make([]connectors.Record, 0, n)}
 		for _, e := range batch {
-			fields, err := c.readCached(e)
+			fields, err := c.readFields(e.name)
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
 					continue // deleted while listing: ListIDs reports it
@@ -361,24 +352,13 @@ func (c *Connector) list(withStamps bool) ([]entry, error) {
 	return out, nil
 }
 
-// readCached returns the fields of a file, reading it only when its stamp
-// differs from the cached one.
-func (c *Connector) readCached(e entry) (map[string]string, error) {
-	c.mu.Lock()
-	ce, ok := c.cache[e.name]
-	c.mu.Unlock()
-	if ok && ce.stamp == e.stamp {
-		return ce.fields, nil
-	}
-	card, st, err := c.read(e.name)
+// readFields reads the fields of one file.
+func (c *Connector) readFields(name string) (map[string]string, error) {
+	card, _, err := c.read(name)
 	if err != nil {
 		return nil, err
 	}
-	fields := card.Fields()
-	c.mu.Lock()
-	c.cache[e.name] = cacheEntry{stamp: st, fields: fields}
-	c.mu.Unlock()
-	return fields, nil
+	return card.Fields(), nil
 }
 
 // read reads and parses one file.
@@ -489,7 +469,7 @@ func (c *Connector) Create(ctx context.Context, fields map[string]string) (strin
 		if err != nil {
 			return c.fsError("create", err)
 		}
-		c.stage(staged{name: uid, tmp: tmp, fields: card.Fields()})
+		c.stage(staged{name: uid, tmp: tmp})
 		return nil
 	})
 	if err != nil {
@@ -536,7 +516,7 @@ func (c *Connector) Update(ctx context.Context, id string, fields map[string]str
 		if err != nil {
 			return c.fsError("update "+id, err)
 		}
-		c.stage(staged{name: id, tmp: tmp, fields: card.Fields(), replace: true, before: before})
+		c.stage(staged{name: id, tmp: tmp, replace: true, before: before})
 		return nil
 	})
 	if errors.Is(err, errChanged) {
@@ -563,7 +543,6 @@ func (c *Connector) Delete(ctx context.Context, id string) error {
 			return c.fsError("delete "+id, err)
 		}
 		c.mu.Lock()
-		delete(c.cache, id)
 		delete(c.written, id)
 		c.removed = true
 		c.mu.Unlock()
@@ -588,26 +567,17 @@ func (c *Connector) ListIDs(ctx context.Context, fn func(ctx context.Context, id
 	if err != nil {
 		return err
 	}
-	live := make(map[string]bool, len(entries))
 	for len(entries) > 0 {
 		n := min(len(entries), 1000)
 		ids := make([]string, n)
 		for i, e := range entries[:n] {
 			ids[i] = e.name
-			live[e.name] = true
 		}
 		if err := fn(ctx, ids); err != nil {
 			return err
 		}
 		entries = entries[n:]
 	}
-	c.mu.Lock()
-	for name := range c.cache {
-		if !live[name] {
-			delete(c.cache, name)
-		}
-	}
-	c.mu.Unlock()
 	return nil
 }
 
@@ -622,7 +592,7 @@ func (c *Connector) writeTemp(name string, data []byte, mode fs.FileMode) (strin
 	}
 	tmpName := tmp.Name()
 	_, err = tmp.Write(data)
-	if err == nil {
+	if err == nil && mode != 0o600 { // CreateTemp made it 0600
 		err = tmp.Chmod(mode)
 	}
 	if cerr := tmp.Close(); err == nil {
@@ -640,7 +610,6 @@ func (c *Connector) writeTemp(name string, data []byte, mode fs.FileMode) (strin
 type staged struct {
 	name    string
 	tmp     string
-	fields  map[string]string
 	replace bool
 	before  stamp // the file's stamp when an update read it
 }
@@ -710,8 +679,8 @@ func (c *Connector) Flush(ctx context.Context) error {
 	return nil
 }
 
-// place links or renames one staged file into place and caches what it
-// holds, so that this process does not read it back.
+// place links or renames one staged file into place and notes its stamp
+// for AdvanceCursor.
 func (c *Connector) place(st staged) error {
 	final := c.path(st.name)
 	if st.replace {
@@ -724,6 +693,10 @@ func (c *Connector) place(st staged) error {
 		}
 		if err := os.Rename(st.tmp, final); err != nil {
 			return c.fsError("update "+st.name, err)
+		}
+	} else if ok, err := renameNoReplace(st.tmp, final); ok {
+		if err != nil {
+			return c.fsError("create "+st.name, err)
 		}
 	} else {
 		err := os.Link(st.tmp, final)
@@ -742,7 +715,6 @@ func (c *Connector) place(st staged) error {
 	}
 	if info, err := os.Stat(final); err == nil {
 		c.mu.Lock()
-		c.cache[st.name] = cacheEntry{stamp: stampOf(info), fields: st.fields}
 		c.written[st.name] = stampOf(info)
 		c.mu.Unlock()
 	}
