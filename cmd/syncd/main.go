@@ -43,8 +43,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "syncd: stopping at once")
 		os.Exit(exitFailure)
 	}()
+	stopProfiles := startProfiles(os.Getenv("SYNCD_CPUPROFILE"), os.Getenv("SYNCD_MEMPROFILE"))
 	code := Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	cancel()
+	stopProfiles()
 	os.Exit(code)
 }
 

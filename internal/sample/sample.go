@@ -40,18 +40,29 @@ var (
 	cities    = []string{"London", "Manchester", "Leeds", "Bristol", "Glasgow", "Cardiff", "Belfast", "Edinburgh", "Łódź", "York"}
 )
 
-// People returns n people generated from seed. Emails are unique.
+// People returns n people generated from seed. Emails and phones are
+// unique: syncd matches people by phone too, so two sample people sharing
+// a number would be one person to it (random numbers collide often from
+// about 10,000 people on).
 func People(seed uint64, n int) []Person {
 	r := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	out := make([]Person, n)
+	phones := make(map[int]bool, n)
 	for i := range out {
 		g := givenNames[r.IntN(len(givenNames))]
 		f := familyNames[r.IntN(len(familyNames))]
+		// Draw again on a collision; the people before the first
+		// collision stay what they were.
+		phone := r.IntN(100000000)
+		for phones[phone] {
+			phone = r.IntN(100000000)
+		}
+		phones[phone] = true
 		out[i] = Person{
 			Given:    g,
 			Family:   f,
 			Email:    fmt.Sprintf("%s.%s.%d@example.com", asciiLower(g), asciiLower(f), i),
-			Phone:    fmt.Sprintf("+4420%08d", r.IntN(100000000)),
+			Phone:    fmt.Sprintf("+4420%08d", phone),
 			Company:  companies[r.IntN(len(companies))],
 			JobTitle: jobs[r.IntN(len(jobs))],
 			City:     cities[r.IntN(len(cities))],
