@@ -3,18 +3,21 @@
 # contacts (vdirsyncer "filesystem" storages / syncd "vcarddir"
 # connectors), 10,000 contacts on one side.
 #   1. first sync (copies every contact to the empty side)
-#   2. no-op sync (for syncd it re-reads the 10,000 files it just wrote:
-#      its cursor is taken before its own writes)
+#   2. no-op sync (the first after the copy: syncd passes over the files
+#      it wrote itself, named in its cursor)
 #   2b. a second no-op sync
 #   3. sync after editing 1% of the contacts on each side
-# Prints wall time and peak RSS (GNU time) of each step and the ratio.
+# Prints wall time and peak RSS (GNU time) of each step and the ratio;
+# with REPS=n the whole comparison runs n times (fresh folders each time)
+# and the table shows the median of each figure.
 #
-# Usage: bench/vdirsyncer/run.sh [N]     (N contacts, default 10000)
+# Usage: [REPS=3] bench/vdirsyncer/run.sh [N]     (N contacts, default 10000)
 # Needs: go, vdirsyncer, /usr/bin/time (GNU). WORK=dir keeps the files.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="/usr/local/go/bin:$PATH"
 N="${1:-10000}"
+REPS="${REPS:-1}"
 WORK="${WORK:-$(mktemp -d /tmp/syncd-vdir-bench.XXXXXX)}"
 mkdir -p "$WORK"
 command -v vdirsyncer >/dev/null || { echo "vdirsyncer not installed (apt-get install vdirsyncer)"; exit 1; }
@@ -34,6 +37,7 @@ measure() {
 
 : >"$WORK/results"
 
+round() {
 # --- vdirsyncer
 V="$WORK/vdirsyncer"
 rm -rf "$V"; mkdir -p "$V/A" "$V/B" "$V/status"
@@ -94,16 +98,28 @@ measure syncd.noop2 "$WORK/syncd" -config "$S/config.toml" --run-once
 "$WORK/gen" -dir "$S/A" -edit 1 -field TEL.cell -seed 7 >/dev/null
 "$WORK/gen" -dir "$S/B" -edit 1 -field NOTE -seed 8 >/dev/null
 measure syncd.edits "$WORK/syncd" -config "$S/config.toml" --run-once
+}
+
+for rep in $(seq "$REPS"); do
+	[ "$REPS" -gt 1 ] && echo "round $rep of $REPS"
+	round
+done
 
 # Both tools must end with the same number of contacts on each side.
 for d in "$V/A" "$V/B" "$S/A" "$S/B"; do
 	printf '%s: %s files\n' "$d" "$(find "$d" -maxdepth 1 -name '*.vcf' | wc -l)"
 done
 echo
+# median COLUMN NAME: the median of column 2 (seconds) or 3 (KB) of NAME.
+median() {
+	awk -v n="$2" '$1 == n { print $'"$1"' }' "$WORK/results" | sort -g |
+		awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+[ "$REPS" -gt 1 ] && echo "medians of $REPS rounds (every figure in $WORK/results)"
 printf '%-8s %14s %14s %8s   %14s %14s %8s\n' step "vdirsyncer s" "syncd s" speedup "vdirsyncer MB" "syncd MB" "RSS x"
 for step in first noop noop2 edits; do
-	read -r _ vs vk < <(grep "^vdirsyncer.$step " "$WORK/results")
-	read -r _ ss sk < <(grep "^syncd.$step " "$WORK/results")
+	vs=$(median 2 "vdirsyncer.$step"); vk=$(median 3 "vdirsyncer.$step")
+	ss=$(median 2 "syncd.$step"); sk=$(median 3 "syncd.$step")
 	awk -v st="$step" -v vs="$vs" -v ss="$ss" -v vk="$vk" -v sk="$sk" 'BEGIN {
 		sp = (ss > 0) ? vs / ss : 0
 		printf "%-8s %14.2f %14.2f %7.1fx   %14.1f %14.1f %7.2fx\n", st, vs, ss, sp, vk/1024, sk/1024, sk/vk }'
