@@ -8,7 +8,13 @@
 // The full version, at the size of a real first sync:
 //
 //	go test ./reliability -run Crash -trials 20 -people 20000 -timeout 30m
-//	go test ./reliability -run Storm -storm-people 20000 -storm-sleep-scale 1 -timeout 30m
+//	go test ./reliability -run Storm -storm-people 20000 -timeout 30m
+//
+// The fault storm runs the engine in the test process, wired as the
+// binary wires it, because its pacers' waits (Retry-After, backoff) are
+// scaled by -storm-sleep-scale (default 0.01) so that thousands of
+// Retry-After: 1 replies do not take an hour; -storm-sleep-scale 1 waits
+// in full.
 //
 // -seed N picks the sample people, the kill moments and the user edits;
 // a failing trial is replayed with the same -seed (and -trials, since
