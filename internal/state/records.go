@@ -69,6 +69,38 @@ func (w *WriteTx) MarkSeen(connector string, ids []string, run int64) error {
 	return nil
 }
 
+// TombstoneUnlisted marks deleted every live record of connector that a
+// complete id listing (listed) did not show and that run has not seen
+// otherwise, and returns how many. It writes only the records it marks:
+// a listing of 10,000 unchanged files costs one read of the ids.
+func (w *WriteTx) TombstoneUnlisted(connector string, listed map[string]bool, run int64, at time.Time) (int64, error) {
+	var gone []string
+	err := w.query(`SELECT remote_id FROM records WHERE connector = ? AND deleted_at IS NULL AND seen_run < ?`, func(rows *sql.Rows) error {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		if !listed[id] {
+			gone = append(gone, id)
+		}
+		return nil
+	}, connector, run)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, id := range gone {
+		ok, err := w.TombstoneRecord(connector, id, at)
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // TombstoneUnseen marks deleted every live record of connector that the
 // complete listing of run did not show, and returns how many.
 func (w *WriteTx) TombstoneUnseen(connector string, run int64, at time.Time) (int64, error) {

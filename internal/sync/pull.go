@@ -161,9 +161,12 @@ func (r *run) detectDeletions(ctx context.Context, cn *conn, complete bool) erro
 	if complete || cn.lister == nil || r.isStopped(cn.name) {
 		return nil
 	}
+	// The listing is compared with the stored ids in memory: marking
+	// every listed id in the store made a no-op run write every record.
+	listed := map[string]bool{}
 	err := cn.lister.ListIDs(ctx, func(_ context.Context, ids []string) error {
-		if err := r.update(func(w *state.WriteTx) error { return w.MarkSeen(cn.name, ids, r.id) }); err != nil {
-			return storeError{err}
+		for _, id := range ids {
+			listed[id] = true
 		}
 		return ctx.Err()
 	})
@@ -180,7 +183,7 @@ func (r *run) detectDeletions(ctx context.Context, cn *conn, complete bool) erro
 		return nil
 	}
 	return r.update(func(w *state.WriteTx) error {
-		_, err := w.TombstoneUnseen(cn.name, r.id, r.e.now())
+		_, err := w.TombstoneUnlisted(cn.name, listed, r.id, r.e.now())
 		return err
 	})
 }
