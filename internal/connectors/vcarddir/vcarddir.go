@@ -132,11 +132,13 @@ type Connector struct {
 	reads atomic.Int64
 
 	mu sync.Mutex
-	// staged writes wait for Flush; removed: a file was deleted since the
-	// last Flush (the folder needs an fsync).
+	// staged writes wait for Flush; removed: files deleted since the last
+	// Flush (the folder needs an fsync); carried: failures of an early
+	// flush, for the next Flush to report.
 	staged      []staged
 	stagedNames map[string]bool
-	removed     bool
+	removed     []string
+	carried     map[string]error
 	// written: files put in place since the last pull began, for
 	// AdvanceCursor.
 	written map[string]stamp
@@ -233,9 +235,7 @@ func (c *Connector) Pull(ctx context.Context, opts connectors.PullOptions, fn co
 			return fmt.Errorf("vcarddir: pull: bad cursor %q: %w", opts.Cursor, err)
 		}
 	}
-	if err := c.flushBeforeRead(ctx, "pull"); err != nil {
-		return err
-	}
+	c.flushBeforeRead("pull")
 	// Writes from here on are after the cursor this pull ends with.
 	c.mu.Lock()
 	clear(c.written)
@@ -418,9 +418,7 @@ func (c *Connector) Get(ctx context.Context, id string) (connectors.Record, erro
 	if err := checkID("get", id); err != nil {
 		return connectors.Record{}, err
 	}
-	if err := c.flushBeforeRead(ctx, "get"); err != nil {
-		return connectors.Record{}, err
-	}
+	c.flushBeforeRead("get")
 	var rec connectors.Record
 	err := c.pacer.Call(ctx, "get", connectors.Read, func(ctx context.Context) error {
 		if err := c.fault("get"); err != nil {
@@ -484,7 +482,7 @@ func (c *Connector) Update(ctx context.Context, id string, fields map[string]str
 		return err
 	}
 	if c.isStaged(id) {
-		if err := c.Flush(ctx); err != nil {
+		if err := c.flushEarly()[id]; err != nil {
 			return fmt.Errorf("vcarddir: update %s: %w", id, err)
 		}
 	}
@@ -531,7 +529,7 @@ func (c *Connector) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	if c.isStaged(id) {
-		if err := c.Flush(ctx); err != nil {
+		if err := c.flushEarly()[id]; err != nil {
 			return fmt.Errorf("vcarddir: delete %s: %w", id, err)
 		}
 	}
@@ -544,7 +542,7 @@ func (c *Connector) Delete(ctx context.Context, id string) error {
 		}
 		c.mu.Lock()
 		delete(c.written, id)
-		c.removed = true
+		c.removed = append(c.removed, id)
 		c.mu.Unlock()
 		return nil
 	})
@@ -552,9 +550,7 @@ func (c *Connector) Delete(ctx context.Context, id string) error {
 
 // ListIDs lists every contact file name, without reading any file.
 func (c *Connector) ListIDs(ctx context.Context, fn func(ctx context.Context, ids []string) error) error {
-	if err := c.flushBeforeRead(ctx, "ids"); err != nil {
-		return err
-	}
+	c.flushBeforeRead("ids")
 	var entries []entry
 	err := c.pacer.Call(ctx, "ids", connectors.Read, func(ctx context.Context) error {
 		if err := c.fault("ids"); err != nil {
@@ -644,26 +640,69 @@ func (c *Connector) isStaged(name string) bool {
 // ErrChangedConcurrently and ErrTemporary), as is a create whose name
 // was taken meanwhile (ErrRejected).
 func (c *Connector) Flush(ctx context.Context) error {
+	failed := c.flush()
+	c.mu.Lock()
+	for name, err := range c.carried {
+		if _, ok := failed[name]; !ok {
+			failed[name] = err
+		}
+	}
+	c.carried = nil
+	c.mu.Unlock()
+	if len(failed) > 0 {
+		return &connectors.FlushError{Failed: failed}
+	}
+	return nil
+}
+
+// flushEarly flushes before the batch is over (an Update or Delete of a
+// contact still staged, or a read). The failures are kept for the next
+// Flush, which is where the engine learns a write's fate, and returned.
+func (c *Connector) flushEarly() map[string]error {
+	failed := c.flush()
+	if len(failed) > 0 {
+		c.mu.Lock()
+		if c.carried == nil {
+			c.carried = map[string]error{}
+		}
+		for name, err := range failed {
+			c.carried[name] = err
+		}
+		c.mu.Unlock()
+	}
+	return failed
+}
+
+// flush does Flush's work and returns the failed writes by name (all of
+// them when the data or the folder could not be made durable).
+func (c *Connector) flush() map[string]error {
 	c.mu.Lock()
 	batch, removed := c.staged, c.removed
-	c.staged, c.removed = nil, false
+	c.staged, c.removed = nil, nil
 	clear(c.stagedNames)
 	c.mu.Unlock()
-	if len(batch) == 0 && !removed {
-		return nil
+	failed := map[string]error{}
+	if len(batch) == 0 && len(removed) == 0 {
+		return failed
 	}
-	fail := func(err error) error {
+	failAll := func(err error) map[string]error {
+		err = fmt.Errorf("vcarddir: flush: %w: %v", connectors.ErrTemporary, err)
 		for _, st := range batch {
-			os.Remove(st.tmp)
+			failed[st.name] = err
 		}
-		return fmt.Errorf("vcarddir: flush: %w: %v", connectors.ErrTemporary, err)
+		for _, name := range removed {
+			failed[name] = err
+		}
+		return failed
 	}
 	if len(batch) > 0 {
 		if err := syncFiles(c.dir, batch); err != nil {
-			return fail(err)
+			for _, st := range batch {
+				os.Remove(st.tmp)
+			}
+			return failAll(err)
 		}
 	}
-	failed := map[string]error{}
 	for _, st := range batch {
 		if err := c.place(st); err != nil {
 			os.Remove(st.tmp)
@@ -671,12 +710,9 @@ func (c *Connector) Flush(ctx context.Context) error {
 		}
 	}
 	if err := syncDir(c.dir); err != nil {
-		return fmt.Errorf("vcarddir: flush: %w: %v", connectors.ErrTemporary, err)
+		return failAll(err)
 	}
-	if len(failed) > 0 {
-		return &connectors.FlushError{Failed: failed}
-	}
-	return nil
+	return failed
 }
 
 // place links or renames one staged file into place and notes its stamp
@@ -758,19 +794,11 @@ func (c *Connector) AdvanceCursor(s string) (string, error) {
 }
 
 // flushBeforeRead puts writes staged by a caller that did not flush
-// them in place before the folder is read, so that reads see them. Writes
-// that failed are logged: such a caller has no other way to learn it.
-func (c *Connector) flushBeforeRead(ctx context.Context, method string) error {
-	err := c.Flush(ctx)
-	var fe *connectors.FlushError
-	if errors.As(err, &fe) {
-		c.log.Warn("vcarddir: writes not flushed failed", "method", method, "err", err)
-		return nil
+// them in place before the folder is read, so that reads see them.
+func (c *Connector) flushBeforeRead(method string) {
+	if failed := c.flushEarly(); len(failed) > 0 {
+		c.log.Warn("vcarddir: staged writes failed", "method", method, "err", &connectors.FlushError{Failed: failed})
 	}
-	if err != nil {
-		return fmt.Errorf("vcarddir: %s: %w", method, err)
-	}
-	return nil
 }
 
 // Close flushes staged writes.

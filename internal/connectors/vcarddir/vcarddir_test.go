@@ -398,6 +398,25 @@ func TestFlushBatches(t *testing.T) {
 	if b, _ := os.ReadFile(taken); string(b) != "theirs" {
 		t.Errorf("the file that took the name was replaced: %q", b)
 	}
+	// A failure found by an early flush (a read before the batch's Flush)
+	// is reported by the next Flush, where the engine looks for it.
+	id4, err := e.conn.Create(ctx, map[string]string{"N.given": "Di"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.folder.Dir, id4+vcarddir.Ext), []byte("theirs"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.conn.Get(ctx, kept); err != nil {
+		t.Fatal(err)
+	}
+	err = e.conn.Flush(ctx)
+	if !errors.As(err, &fe) || !errors.Is(fe.Failed[id4], connectors.ErrRejected) {
+		t.Errorf("Flush after an early flush: %v, want the create's failure", err)
+	}
+	if err := e.conn.Flush(ctx); err != nil {
+		t.Errorf("a failure was reported twice: %v", err)
+	}
 	names, _ := filepath.Glob(filepath.Join(e.folder.Dir, ".*"))
 	if len(names) != 0 {
 		t.Errorf("temporary files left: %v", names)
