@@ -123,6 +123,18 @@ type IDLister interface {
 	ListIDs(ctx context.Context, fn func(ctx context.Context, ids []string) error) error
 }
 
+// Counter is implemented by IDListers that can count every record in one
+// call. After an incremental pull the engine compares the count with the
+// live records it holds for the connector and runs the complete id
+// listing only when the two differ: an incremental pull has stored every
+// record that existed when it ran, so equal counts mean nothing was
+// deleted (or as many records were deleted as were created after the
+// pull; those deletions are found by a later run, once the new records
+// have been pulled).
+type Counter interface {
+	Count(ctx context.Context) (int, error)
+}
+
 // Deleter is implemented by connectors that can delete records.
 type Deleter interface {
 	Delete(ctx context.Context, id string) error

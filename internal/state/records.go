@@ -277,3 +277,11 @@ func (w *WriteTx) CountLinked(connector string) (int64, error) {
 	err := w.queryRow(`SELECT count(*) FROM records WHERE connector = ? AND entity_id IS NOT NULL AND deleted_at IS NULL`, connector).Scan(&n)
 	return n, err
 }
+
+// CountLive returns the number of records of connector not marked
+// deleted, linked or not.
+func (w *WriteTx) CountLive(connector string) (int64, error) {
+	var n int64
+	err := w.queryRow(`SELECT count(*) FROM records WHERE connector = ? AND deleted_at IS NULL`, connector).Scan(&n)
+	return n, err
+}

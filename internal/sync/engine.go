@@ -75,6 +75,8 @@ type conn struct {
 	c      connectors.Connector
 	writer connectors.Writer
 	lister connectors.IDLister
+	// counter, when set, spares the id listing while the count agrees.
+	counter connectors.Counter
 	del    connectors.Deleter
 	mapper *mapping.Mapper
 	pacer  *connectors.Pacer
@@ -121,6 +123,7 @@ func New(o Options) (*Engine, error) {
 		cn := &conn{name: cc.Name, c: c, mapper: m, readable: dir != connectors.Push}
 		cn.writer, _ = c.(connectors.Writer)
 		cn.lister, _ = c.(connectors.IDLister)
+		cn.counter, _ = c.(connectors.Counter)
 		cn.del, _ = c.(connectors.Deleter)
 		cn.writable = dir != connectors.Pull && cn.writer != nil
 		if o.Pacers != nil {

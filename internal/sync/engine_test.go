@@ -387,3 +387,49 @@ func TestAmbiguousMatchIsParked(t *testing.T) {
 		t.Errorf("b holds %d, want 1", n)
 	}
 }
+
+// An incremental pull of a connector that counts its records lists every
+// id only when the count differs from the records the store holds: a
+// no-op run spares the listing, and a deletion is still found.
+func TestRecordCountSparesIDListing(t *testing.T) {
+	h := newHarness(t, []string{"a", "b"}, withPropagate(5, 0.5))
+	var ids []string
+	for i := range 6 {
+		ids = append(ids, h.insert("a", map[string]string{"given_name": "P", "email": fmt.Sprintf("p%d@x.org", i)}))
+	}
+	h.sync()
+	h.tick()
+	a := h.conns["a"]
+	a.Hooks.ResetCalls()
+	h.sync()
+	if n := a.Hooks.Calls("ids"); n != 0 {
+		t.Errorf("no-op run listed ids %d times, want 0 (count %d)", n, a.Hooks.Calls("count"))
+	}
+	if n := a.Hooks.Calls("count"); n != 1 {
+		t.Errorf("no-op run counted %d times, want 1", n)
+	}
+
+	var n int64
+	fmt.Sscan(ids[2], &n)
+	a.Table.Delete(n)
+	h.tick()
+	a.Hooks.ResetCalls()
+	rep := h.sync()
+	if a.Hooks.Calls("ids") != 1 {
+		t.Errorf("run after a deletion listed ids %d times, want 1", a.Hooks.Calls("ids"))
+	}
+	if rep.Connectors[1].Deleted != 1 || h.conns["b"].Table.Len() != 5 {
+		t.Errorf("deletion not found: %+v, b holds %d", rep.Connectors[1], h.conns["b"].Table.Len())
+	}
+
+	// A failing count falls back to the listing.
+	fmt.Sscan(ids[3], &n)
+	a.Table.Delete(n)
+	h.tick()
+	a.Hooks.ResetCalls()
+	a.Hooks.FailNext("count", 1, emulator.Fault{Status: 500})
+	rep = h.sync()
+	if a.Hooks.Calls("ids") != 1 || rep.Connectors[1].Deleted != 1 {
+		t.Errorf("failed count: listed %d times, deleted %d", a.Hooks.Calls("ids"), rep.Connectors[1].Deleted)
+	}
+}

@@ -161,6 +161,12 @@ func (r *run) detectDeletions(ctx context.Context, cn *conn, complete bool) erro
 	if complete || cn.lister == nil || r.isStopped(cn.name) {
 		return nil
 	}
+	if cn.counter != nil {
+		same, err := r.countAgrees(ctx, cn)
+		if err != nil || same {
+			return err
+		}
+	}
 	// The listing is compared with the stored ids in memory: marking
 	// every listed id in the store made a no-op run write every record.
 	listed := map[string]bool{}
@@ -186,4 +192,30 @@ func (r *run) detectDeletions(ctx context.Context, cn *conn, complete bool) erro
 		_, err := w.TombstoneUnlisted(cn.name, listed, r.id, r.e.now())
 		return err
 	})
+}
+
+// countAgrees reports whether the connector's record count equals the
+// live records the store holds for it, in which case the incremental
+// pull that just finished left nothing to tombstone. A failed count is
+// logged and answered false: the complete listing decides instead.
+func (r *run) countAgrees(ctx context.Context, cn *conn) (bool, error) {
+	n, err := cn.counter.Count(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			r.setInterrupted()
+			return true, nil
+		}
+		r.e.log.Warn("record count failed; listing every id instead", "connector", cn.name, "err", err)
+		return false, nil
+	}
+	var live int64
+	if err := r.update(func(w *state.WriteTx) (err error) { live, err = w.CountLive(cn.name); return err }); err != nil {
+		return false, err
+	}
+	if int64(n) == live {
+		r.e.log.Debug("record count unchanged; id listing skipped", "connector", cn.name, "count", n)
+		return true, nil
+	}
+	r.e.log.Debug("record count differs; listing every id", "connector", cn.name, "count", n, "stored", live)
+	return false, nil
 }

@@ -234,6 +234,14 @@ func (c *Connector) ListIDs(ctx context.Context, fn func(ctx context.Context, id
 	return nil
 }
 
+// Count returns the number of live contacts.
+func (c *Connector) Count(ctx context.Context) (int, error) {
+	if err := c.fault(ctx, "count"); err != nil {
+		return 0, err
+	}
+	return c.Table.Len(), nil
+}
+
 // fault turns an injected fault into the error a remote CRM would cause,
 // through the pacer when there is one.
 func (c *Connector) fault(ctx context.Context, method string) error {
@@ -255,4 +263,5 @@ var _ interface {
 	connectors.Writer
 	connectors.Deleter
 	connectors.IDLister
+	connectors.Counter
 } = (*Connector)(nil)

@@ -628,6 +628,49 @@ func decodeID(body []byte) (string, error) {
 	return id, nil
 }
 
+// decodeCount reads get_contact_list_count's reply: a bare integer
+// (documented), a numeric string, or an object with count or total.
+func decodeCount(body []byte) (int, error) {
+	t := bytes.TrimSpace(body)
+	if len(t) == 0 {
+		return 0, fmt.Errorf("%w: empty reply", errSyntax)
+	}
+	var s string
+	switch t[0] {
+	case '{', '[':
+		row, found, err := decodeObject(t)
+		if err != nil {
+			return 0, err
+		}
+		if !found {
+			return 0, fmt.Errorf("%w: no count in the reply", errSyntax)
+		}
+		for _, k := range [...]string{"count", "total"} {
+			if v, ok := row[k]; ok {
+				s = v
+				break
+			}
+		}
+	case '"':
+		r := &reader{b: string(t)}
+		v, err := r.str()
+		if err != nil {
+			return 0, err
+		}
+		if err := r.end(); err != nil {
+			return 0, err
+		}
+		s = v
+	default:
+		s = string(t)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%w: expected a record count, got %s", errSyntax, describe(t))
+	}
+	return n, nil
+}
+
 // decodeLogin reads login's reply: a JSON string, bare text, an object
 // {"accesskey":"…"} (or accesscode, code, access_key), or the documented
 // literal {"…"} form, which is not valid JSON.

@@ -248,3 +248,17 @@ func FuzzReplyError(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeCount(t *testing.T) {
+	counts := map[string]int{`123`: 123, `0`: 0, " 7\n": 7, `"42"`: 42, `{"count":"5"}`: 5, `{"total":6}`: 6}
+	for body, want := range counts {
+		if got, err := decodeCount([]byte(body)); err != nil || got != want {
+			t.Errorf("decodeCount(%s) = %d, %v; want %d", body, got, err, want)
+		}
+	}
+	for _, body := range []string{``, `-1`, `abc`, `1.5`, `{"x":1}`, `true`, `<html>busy</html>`} {
+		if got, err := decodeCount([]byte(body)); err == nil || !errors.Is(err, errSyntax) {
+			t.Errorf("decodeCount(%s) = %d, %v; want a syntax error", body, got, err)
+		}
+	}
+}

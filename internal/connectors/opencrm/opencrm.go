@@ -6,7 +6,9 @@
 // date-times and Y-m-d dates with the dateTimeOverride/c/dateOverride/Y-m-d
 // path segments, and the default formats are still read. Pulls are
 // incremental on crmentity.modifiedtime with an overlap window (see
-// pull.go). Deletions are found by a complete ID scan (ListIDs); the
+// pull.go). Deletions are found by a complete ID scan (ListIDs), which
+// the engine runs after an incremental pull only when
+// get_contact_list_count (Count) differs from the records it holds; the
 // connector never deletes.
 //
 // Readings where the note is silent, chosen tolerant:
@@ -164,6 +166,7 @@ var _ interface {
 	connectors.Connector
 	connectors.Writer
 	connectors.IDLister
+	connectors.Counter
 } = (*Client)(nil)
 
 // New builds a client from the engine's settings.

@@ -640,3 +640,28 @@ func TestCursorDoesNotRegress(t *testing.T) {
 		t.Errorf("cursor %q -> %q", lastCursor(pages), lastCursor(pages2))
 	}
 }
+
+// Count asks get_contact_list_count for every contact, in every auth
+// mode, and names the method when the reply is not a number.
+func TestCount(t *testing.T) {
+	for _, auth := range authModes {
+		t.Run(auth, func(t *testing.T) {
+			e := newEnv(t, envConfig{opts: optsFor(auth), pageSize: 2})
+			for i := range 7 {
+				e.emu.Seed(person(i))
+			}
+			e.emu.ResetCalls()
+			n, err := e.c.Count(context.Background())
+			if err != nil || n != 7 {
+				t.Fatalf("Count = %d, %v; want 7", n, err)
+			}
+			if c := e.emu.Calls(MethodCount); c != 1 {
+				t.Errorf("%d count calls, want 1", c)
+			}
+			e.emu.FailNext(MethodCount, 1, emulator.Fault{Status: 200, Body: "<html>maintenance</html>"})
+			if _, err := e.c.Count(context.Background()); !errors.Is(err, connectors.ErrMalformed) || !strings.Contains(err.Error(), MethodCount) {
+				t.Errorf("malformed count reply: %v", err)
+			}
+		})
+	}
+}

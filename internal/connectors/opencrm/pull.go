@@ -197,6 +197,21 @@ func repeatedHourStart(t time.Time, loc *time.Location) (time.Time, bool) {
 	return time.Time{}, false
 }
 
+// Count returns the number of contacts with get_contact_list_count (one
+// call, no filter). The engine compares it with the records it holds to
+// decide whether an incremental pull needs the complete id scan.
+func (c *Client) Count(ctx context.Context) (int, error) {
+	body, err := c.call(ctx, MethodCount, connectors.Read, url.Values{}, false)
+	if err != nil {
+		return 0, err
+	}
+	n, err := decodeCount(body)
+	if err != nil {
+		return 0, c.malformed(MethodCount, err)
+	}
+	return n, nil
+}
+
 // ListIDs scans every contact id with get_contact_list (a complete
 // listing, for deletion detection), paging like Pull.
 func (c *Client) ListIDs(ctx context.Context, fn func(ctx context.Context, ids []string) error) error {
