@@ -27,6 +27,10 @@ func TestContract(t *testing.T) {
 				FamilyField: "contact_lastname",
 				EmailField:  "contact_email",
 				ListMethod:  co3test.MethodGetContactList,
+				ExpireSessions: func(emu contract.Emulator) {
+					emu.(*co3test.Server).ExpireSessions()
+				},
+				AuthMethod: co3test.MethodAuthenticate,
 			})
 		})
 	}

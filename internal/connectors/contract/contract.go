@@ -52,6 +52,13 @@ type Harness struct {
 	// MaxRecords caps how many contacts the emulator holds (1 for a
 	// single-account API); 0 means no cap.
 	MaxRecords int
+	// ExpireSessions, when set, makes every session or access key the
+	// emulator has issued expire at once, as the CRM would after its
+	// lifetime; AuthMethod is the emulator's method name of the call that
+	// opens a session ("authenticate", "login"). Connectors without
+	// sessions leave both unset.
+	ExpireSessions func(Emulator)
+	AuthMethod     string
 }
 
 // Run runs the suite.
@@ -68,6 +75,9 @@ func Run(t *testing.T, h Harness) {
 	}
 	t.Run("BadCredentialsPermanent", func(t *testing.T) { badCredentials(t, h) })
 	t.Run("RateLimitHonoured", func(t *testing.T) { rateLimit(t, h) })
+	if h.ExpireSessions != nil && h.MaxRecords == 0 {
+		t.Run("SessionExpiresMidPull", func(t *testing.T) { sessionExpiry(t, h) })
+	}
 }
 
 func person(h Harness, i int) map[string]string {
@@ -136,9 +146,22 @@ func listAll(t *testing.T, h Harness) {
 	}
 }
 
+// oddTotal is an odd number of records that fills three pages and part
+// of a fourth (for page sizes above 1), so that the last page is short.
+func oddTotal(pageSize int) int {
+	total := 3*pageSize + 1
+	if total%2 == 0 {
+		total++ // an odd page size: 3n+2 is odd and still below 4n for n > 2
+	}
+	return total
+}
+
 func paging(t *testing.T, h Harness) {
 	c, emu := h.New(t)
-	total := 3*h.PageSize + 1
+	total := oddTotal(h.PageSize)
+	if total%2 == 0 || (h.PageSize > 1 && total%h.PageSize == 0) {
+		t.Fatalf("total %d at page size %d is not an odd total with a short last page", total, h.PageSize)
+	}
 	for i := range total {
 		emu.Seed(person(h, i))
 	}
@@ -247,6 +270,10 @@ func updateOne(t *testing.T, h Harness) {
 	}
 }
 
+// badCredentials: wrong credentials fail the pull with ErrAuth after one
+// request. Connectors with sessions (CO3's authenticate, OpenCRM's login)
+// learn of wrong credentials from the call that opens the session, so
+// that call is the one request; no connector needs a second.
 func badCredentials(t *testing.T, h Harness) {
 	c, emu := h.NewBadCredentials(t)
 	emu.Seed(person(h, 1))
@@ -254,8 +281,48 @@ func badCredentials(t *testing.T, h Harness) {
 	if !errors.Is(err, connectors.ErrAuth) {
 		t.Fatalf("Pull with wrong credentials: err = %v, want ErrAuth", err)
 	}
-	if n := emu.Calls("*"); n > 2 {
-		t.Errorf("wrong credentials made %d calls; a permanent error must not be retried", n)
+	if n := emu.Calls("*"); n != 1 {
+		t.Errorf("wrong credentials made %d calls, want 1; a permanent error must not be retried", n)
+	}
+}
+
+// sessionExpiry: a session that expires in the middle of a pull costs one
+// new session and one repeated list call; the pull completes without
+// duplicates.
+func sessionExpiry(t *testing.T, h Harness) {
+	c, emu := h.New(t)
+	total := oddTotal(h.PageSize)
+	for i := range total {
+		emu.Seed(person(h, i))
+	}
+	var got []string
+	pages := 0
+	err := c.Pull(context.Background(), connectors.PullOptions{Full: true}, func(_ context.Context, p connectors.Page) error {
+		pages++
+		got = append(got, ids(p.Records)...)
+		if pages == 2 {
+			h.ExpireSessions(emu)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Pull across an expired session: %v", err)
+	}
+	if len(got) != total {
+		t.Fatalf("pulled %d records, want %d", len(got), total)
+	}
+	slices.Sort(got)
+	if len(slices.Compact(got)) != total {
+		t.Fatalf("duplicate ids in a pull across an expired session")
+	}
+	if pages <= 2 {
+		t.Fatalf("pull ended after %d pages, before the session expired", pages)
+	}
+	if n := emu.Calls(h.AuthMethod); n != 2 {
+		t.Errorf("%s called %d times, want 2 (one re-authentication)", h.AuthMethod, n)
+	}
+	if n := emu.Calls(h.ListMethod); n != pages+1 {
+		t.Errorf("%s called %d times for %d pages, want %d (the refused call repeated once)", h.ListMethod, n, pages, pages+1)
 	}
 }
 

@@ -28,7 +28,7 @@ func TestContract(t *testing.T) {
 		t.Run(auth, func(t *testing.T) {
 			t.Parallel()
 			const pageSize = 2
-			contract.Run(t, contract.Harness{
+			h := contract.Harness{
 				New: func(t *testing.T) (connectors.Connector, contract.Emulator) {
 					e := newEnv(t, envConfig{opts: optsFor(auth), pageSize: pageSize})
 					return e.c, e.emu
@@ -46,7 +46,12 @@ func TestContract(t *testing.T) {
 				// within the lookback of the cursor; the engine drops
 				// them by hash.
 				Incremental: false,
-			})
+			}
+			if auth == AuthLogin {
+				h.ExpireSessions = func(emu contract.Emulator) { emu.(*opencrmtest.Server).ExpireSessions() }
+				h.AuthMethod = MethodLogin
+			}
+			contract.Run(t, h)
 		})
 	}
 }
