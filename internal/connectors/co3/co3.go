@@ -409,12 +409,25 @@ func (c *Connector) post(ctx context.Context, url, method string, body []byte) (
 	case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
 		return node{}, fmt.Errorf("co3: %s: %w: HTTP %d", method, connectors.ErrAuth, resp.Status)
 	case resp.Status < 200 || resp.Status > 299:
-		return node{}, fmt.Errorf("co3: %s: HTTP %d%s", method, resp.Status, c.snippet(resp.Body))
+		return node{}, c.statusError(method, resp)
 	case derr != nil:
 		return node{}, c.http.Redactor.Error(fmt.Errorf("co3: %s: %w", method, derr))
 	}
 	c.log.Debug("co3: call", "connector", c.name, "method", method, "bytes", len(resp.Body), "duration", time.Since(start))
 	return payload, nil
+}
+
+// statusError classifies a reply whose HTTP status is not a success and
+// whose body holds no CO3 error (a proxy's or web server's page). The HTTP
+// client has classified 429, 503 and most 5xx already; the 5xx left and
+// 408 are worth a retry, anything else (400, 404, 422…) is a refusal of
+// the request that repeating it will not change.
+func (c *Connector) statusError(method string, resp *connectors.Response) error {
+	class := connectors.ErrRejected
+	if resp.Status == http.StatusRequestTimeout || resp.Status >= 500 {
+		class = connectors.ErrTemporary
+	}
+	return fmt.Errorf("co3: %s: %w: HTTP %d%s", method, class, resp.Status, c.snippet(resp.Body))
 }
 
 func (c *Connector) snippet(body []byte) string {
