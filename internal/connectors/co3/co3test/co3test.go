@@ -42,7 +42,7 @@ type Config struct {
 }
 
 // Quirks change the shape of replies within what the API note says a
-// client must tolerate.
+// client must tolerate, except IgnorePage, which plays a broken server.
 type Quirks struct {
 	// NumbersAsStrings sends ids, page counts and integer fields as JSON
 	// strings.
@@ -53,6 +53,12 @@ type Quirks struct {
 	// NoWrapper leaves out the "response" wrapper (JSON); XML replies
 	// then use a <result> root instead of <response>.
 	NoWrapper bool
+	// NoPageCount leaves "pages" out of getContactList replies, so that
+	// only a page without contacts ends the list.
+	NoPageCount bool
+	// IgnorePage answers every getContactList with its first page, as a
+	// server that does not read the page parameter would.
+	IgnorePage bool
 }
 
 // Method names, as counted by Calls and matched by FailNext.
@@ -373,6 +379,11 @@ func (s *Server) getContactList(p params) (func(*out), *apiError) {
 		}
 		page = n
 	}
+	s.mu.Lock()
+	if s.quirks.IgnorePage {
+		page = 0
+	}
+	s.mu.Unlock()
 	size := s.cfg.PageSize
 	var contacts []emulator.Contact
 	total := 0
@@ -396,7 +407,9 @@ func (s *Server) getContactList(p params) (func(*out), *apiError) {
 	pages := (total + size - 1) / size
 	return func(o *out) {
 		o.num("page", strconv.Itoa(page))
-		o.num("pages", strconv.Itoa(pages))
+		if !o.q.NoPageCount {
+			o.num("pages", strconv.Itoa(pages))
+		}
 		o.openList("contacts")
 		for _, c := range contacts {
 			writeContact(o, c)
