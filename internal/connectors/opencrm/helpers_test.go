@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -45,13 +46,16 @@ func (s *syncBuffer) String() string {
 
 // env is one emulator on loopback and a connector talking to it.
 type env struct {
-	emu    *opencrmtest.Server
-	srv    *httptest.Server
-	c      *Client
-	logs   *syncBuffer
-	red    *redact.Redactor
-	mu     sync.Mutex
-	events []connectors.CallEvent
+	// secrets are the credentials the connector holds; assertNoSecrets
+	// looks for them and for every access key issued.
+	secrets []string
+	emu     *opencrmtest.Server
+	srv     *httptest.Server
+	c       *Client
+	logs    *syncBuffer
+	red     *redact.Redactor
+	mu      sync.Mutex
+	events  []connectors.CallEvent
 }
 
 type envConfig struct {
@@ -70,7 +74,10 @@ func newEnv(t testing.TB, ec envConfig) *env {
 	if ec.passkey == "" {
 		ec.passkey = testPasskey
 	}
-	e := &env{emu: opencrmtest.New(ec.emu), logs: &syncBuffer{}}
+	e := &env{emu: opencrmtest.New(ec.emu), logs: &syncBuffer{}, secrets: []string{testKey, testPasskey}}
+	if ec.passkey != testPasskey {
+		e.secrets = append(e.secrets, ec.passkey)
+	}
 	var h http.Handler = e.emu
 	if ec.wrap != nil {
 		h = ec.wrap(h)
@@ -109,6 +116,8 @@ func newEnv(t testing.TB, ec envConfig) *env {
 		t.Fatalf("New: %v", err)
 	}
 	e.c = c
+	// Whatever the test did, nothing it left on record may hold a secret.
+	t.Cleanup(func() { e.assertNoSecrets(t) })
 	return e
 }
 
@@ -118,10 +127,12 @@ func (e *env) callEvents() []connectors.CallEvent {
 	return append([]connectors.CallEvent(nil), e.events...)
 }
 
-// assertNoSecrets checks the access log, the connector's log and errs.
-func (e *env) assertNoSecrets(t *testing.T, errs ...error) {
+// assertNoSecrets checks the access log, the connector's log, the errors
+// of every call and errs. newEnv runs it when the test ends; tests call it
+// too to check the errors they got.
+func (e *env) assertNoSecrets(t testing.TB, errs ...error) {
 	t.Helper()
-	secrets := append([]string{testPasskey}, e.emu.AccessKeys()...)
+	secrets := append(slices.Clone(e.secrets), e.emu.AccessKeys()...)
 	for _, s := range secrets {
 		for _, line := range e.emu.Requests() {
 			if strings.Contains(line, s) {
