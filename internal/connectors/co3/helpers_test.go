@@ -2,6 +2,7 @@ package co3
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"maps"
@@ -74,6 +75,8 @@ type envOptions struct {
 	apiKey   string
 	record   bool
 	owner    string
+	// sleep, when set, replaces the pacer's waits (backoff, Retry-After).
+	sleep func(ctx context.Context, d time.Duration) error
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -120,7 +123,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		Credentials: map[string]string{"api_key": o.apiKey, "username": testUser, "password": o.password},
 		Options:     &Options{Format: string(o.format), Owner: o.owner},
 		Pacer: connectors.NewPacer(connectors.PacerConfig{
-			Name: "co3-test", MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
+			Name: "co3-test", MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Sleep: o.sleep,
 		}),
 		HTTP:   connectors.NewHTTPClient(30*time.Second, redact.New()),
 		Logger: logger,

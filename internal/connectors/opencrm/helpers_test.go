@@ -64,6 +64,8 @@ type envConfig struct {
 	pageSize int
 	passkey  string // credentials the connector uses (default testPasskey)
 	wrap     func(http.Handler) http.Handler
+	// sleep, when set, replaces the pacer's waits (backoff, Retry-After).
+	sleep func(ctx context.Context, d time.Duration) error
 }
 
 func newEnv(t testing.TB, ec envConfig) *env {
@@ -93,6 +95,7 @@ func newEnv(t testing.TB, ec envConfig) *env {
 		Name:       "crm",
 		MinBackoff: 5 * time.Millisecond,
 		MaxBackoff: 20 * time.Millisecond,
+		Sleep:      ec.sleep,
 		Observe: func(ev connectors.CallEvent) {
 			e.mu.Lock()
 			e.events = append(e.events, ev)

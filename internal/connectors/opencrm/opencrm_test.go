@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -666,6 +668,38 @@ func TestCount(t *testing.T) {
 			e.emu.FailNext(MethodCount, 1, emulator.Fault{Status: 200, Body: "<html>maintenance</html>"})
 			if _, err := e.c.Count(context.Background()); !errors.Is(err, connectors.ErrMalformed) || !strings.Contains(err.Error(), MethodCount) {
 				t.Errorf("malformed count reply: %v", err)
+			}
+		})
+	}
+}
+
+// A 429 or 503 with Retry-After: 2 makes the pacer wait 2 s (not its
+// millisecond backoff) before the one repeat, which succeeds.
+func TestRetryAfterHonoured(t *testing.T) {
+	for _, status := range []int{429, 503} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			var mu sync.Mutex
+			var waits []time.Duration
+			sleep := func(ctx context.Context, d time.Duration) error {
+				mu.Lock()
+				waits = append(waits, d)
+				mu.Unlock()
+				return ctx.Err()
+			}
+			e := newEnv(t, envConfig{pageSize: 10, sleep: sleep})
+			e.emu.Seed(person(1))
+			e.emu.FailNext(MethodListFull, 1, emulator.Fault{Status: status, RetryAfter: "2"})
+			recs, _ := pull(t, e.c, connectors.PullOptions{})
+			if len(recs) != 1 {
+				t.Fatalf("pulled %d records after HTTP %d, want 1", len(recs), status)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(waits) != 1 || waits[0] < 2*time.Second {
+				t.Errorf("pacer waited %v, want one wait of at least 2s", waits)
+			}
+			if n := e.emu.Calls(MethodListFull); n != 2 {
+				t.Errorf("%s called %d times, want 2", MethodListFull, n)
 			}
 		})
 	}
