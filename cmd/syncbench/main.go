@@ -225,6 +225,10 @@ func (b *bench) config(e *env, file string, rate float64, burst int) (string, er
 	return path, os.WriteFile(path, []byte(cfg), 0o600)
 }
 
+// nextCycle is how far the emulators' clock moves before each "next
+// cycle" no-op: past OpenCRM's default lookback of 5 minutes.
+const nextCycle = 10 * time.Minute
+
 func (b *bench) mainScenarios(ctx context.Context) ([]result, error) {
 	e, err := b.start("main", b.f.people, b.f.shared)
 	if err != nil {
@@ -258,6 +262,27 @@ func (b *bench) mainScenarios(ctx context.Context) ([]result, error) {
 	}
 	b.verify(e, &noop)
 	results = append(results, noop)
+
+	// The daemon's next cycles, a schedule interval apart: the
+	// emulators' clock moves on by more than OpenCRM's lookback (5
+	// minutes) each time. The first of them still reads back the first
+	// sync's own writes (they are within the lookback of the rerun's
+	// cursor); the second shows a quiet CRM's cost.
+	for i := 1; i <= 2; i++ {
+		e.sim.Clock.Advance(nextCycle)
+		later, err := b.sync(ctx, e, fmt.Sprintf("no-op, +%s", time.Duration(i)*nextCycle), cfg)
+		if err != nil {
+			return results, err
+		}
+		later.size = size
+		for crm, c := range later.calls {
+			if c.writes > 0 {
+				later.checks = append(later.checks, fmt.Sprintf("%s: %d write calls in a no-op run (want 0)", crm, c.writes))
+			}
+		}
+		b.verify(e, &later)
+		results = append(results, later)
+	}
 
 	edited := b.edit(e)
 	ed, err := b.sync(ctx, e, fmt.Sprintf("%g%% edits", b.f.edits), cfg)
@@ -496,6 +521,13 @@ func (b *bench) sync(ctx context.Context, e *env, name, config string) (result, 
 		r.notes = append(r.notes, "syncd exit 3 (needs attention)")
 	}
 	r.pulled = pulledFromReport(stdout.String())
+	if oc := e.sim.OpenCRM.CallCounts(); len(oc) > 0 && oc["edit_contact"] == 0 {
+		var parts []string
+		for _, m := range emulator.SortedKeys(oc) {
+			parts = append(parts, fmt.Sprintf("%s %d", m, oc[m]))
+		}
+		r.notes = append(r.notes, "OpenCRM reads: "+strings.Join(parts, ", "))
+	}
 	r.calls = map[string]callCount{
 		"opencrm": countCalls(e.sim.OpenCRM.CallCounts(), "edit_contact"),
 		"co3":     countCalls(e.sim.CO3.CallCounts(), "setContact"),

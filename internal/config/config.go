@@ -92,6 +92,10 @@ type Connector struct {
 	Rate      float64 `toml:"rate"`
 	Burst     int     `toml:"burst"`
 	PageSize  int     `toml:"page_size"`
+	// MaxInFlight is how many write requests may be in flight at once
+	// (default DefaultMaxInFlight; 1 sends one at a time). The rate
+	// limiter spaces them either way.
+	MaxInFlight int `toml:"max_in_flight"`
 	// Timeout per HTTP request (default 60s).
 	Timeout Duration `toml:"timeout"`
 	// Credentials by key: inline values, "env:NAME" or "file:/path".
@@ -236,6 +240,10 @@ func (v *validator) add(path, format string, args ...any) {
 	v.errs = append(v.errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
 }
 
+// DefaultMaxInFlight is a connector's default max_in_flight: enough
+// writes at once to hide a CRM's round trip, few enough to stay polite.
+const DefaultMaxInFlight = 4
+
 // CronParser parses schedules: standard five fields plus descriptors such
 // as "@every 5m" and "@hourly".
 var CronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
@@ -331,6 +339,9 @@ func (c *Config) validateConnector(v *validator, i int, reg Registry, lookupEnv 
 	}
 	if cc.Burst < 0 {
 		v.add(p+".burst", "must not be negative (got %d)", cc.Burst)
+	}
+	if cc.MaxInFlight < 0 || cc.MaxInFlight > 64 {
+		v.add(p+".max_in_flight", "must be between 1 and 64 (got %d)", cc.MaxInFlight)
 	}
 	if cc.PageSize < 0 || cc.PageSize > 50000 {
 		v.add(p+".page_size", "must be between 1 and 50000 (got %d)", cc.PageSize)

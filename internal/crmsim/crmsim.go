@@ -179,7 +179,22 @@ func (s *Sim) seed(o Options) {
 	if s.ClientAPI != nil && n > 0 {
 		s.ClientAPI.Seed(ClientAPIFields(s.People[0]))
 	}
+	// A CRM's existing contacts were last changed some time ago, not
+	// the moment syncd first looks at them.
+	if s.OpenCRM != nil {
+		s.OpenCRM.Table.Backdate(seedAge)
+	}
+	if s.CO3 != nil {
+		s.CO3.Table().Backdate(seedAge)
+	}
+	if s.ClientBook != nil {
+		s.ClientBook.Table().Backdate(seedAge)
+	}
 }
+
+// seedAge is how long before the start the sample contacts were last
+// modified.
+const seedAge = 30 * 24 * time.Hour
 
 // OpenCRMFields writes p as OpenCRM holds it: national phone format,
 // day-month-year birthday.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/syncd/syncd/internal/connectors"
@@ -51,6 +52,11 @@ func (r *run) drain(ctx context.Context, cn *conn) (err error) {
 	}()
 	var after int64
 	tempRow, sent := 0, 0
+	defer func() {
+		if sent > 0 {
+			r.e.emit(ProgressEvent{Connector: cn.name, Phase: "push", Records: sent, Total: -1, Done: true})
+		}
+	}()
 	for {
 		if ctx.Err() != nil {
 			return nil
@@ -88,29 +94,7 @@ func (r *run) drain(ctx context.Context, cn *conn) (err error) {
 		if after == -1 {
 			return nil
 		}
-		var results []result
-		stop := false
-		for _, it := range batch {
-			if stop || ctx.Err() != nil {
-				results = append(results, result{it: it})
-				continue
-			}
-			res := r.send(ctx, cn, it)
-			results = append(results, res)
-			switch {
-			case res.err == nil:
-				tempRow = 0
-			case errors.Is(res.err, connectors.ErrAuth):
-				r.stop(cn.name, fmt.Errorf("push: %w", res.err))
-				stop = true
-			case errors.Is(res.err, connectors.ErrTemporary), errors.Is(res.err, connectors.ErrRateLimited):
-				tempRow++
-				if tempRow >= maxTemporaryInARow {
-					r.stop(cn.name, fmt.Errorf("push: %d temporary failures in a row, the rest waits for the next run: %w", tempRow, res.err))
-					stop = true
-				}
-			}
-		}
+		results, stop := r.sendBatch(ctx, cn, batch, &tempRow)
 		r.flush(ctx, cn, results)
 		if err := r.update(func(w *state.WriteTx) error { return r.apply(w, cn, results) }); err != nil {
 			return err
@@ -121,6 +105,57 @@ func (r *run) drain(ctx context.Context, cn *conn) (err error) {
 			return nil
 		}
 	}
+}
+
+// sendBatch sends a batch with up to cn.inFlight writes in flight (the
+// pacer still spaces them by the connector's rate) and returns the
+// results in batch order. Once an authentication failure or
+// maxTemporaryInARow temporary failures in a row stop the connector, the
+// writes not yet started are returned unsent; those in flight finish.
+func (r *run) sendBatch(ctx context.Context, cn *conn, batch []state.OutboxItem, tempRow *int) ([]result, bool) {
+	results := make([]result, len(batch))
+	var (
+		mu   sync.Mutex
+		stop bool
+		wg   sync.WaitGroup
+	)
+	sem := make(chan struct{}, max(1, cn.inFlight))
+	for i, it := range batch {
+		sem <- struct{}{}
+		mu.Lock()
+		halt := stop
+		mu.Unlock()
+		if halt || ctx.Err() != nil {
+			<-sem
+			results[i] = result{it: it}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			res := r.send(ctx, cn, it)
+			results[i] = res
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case res.err == nil:
+				*tempRow = 0
+			case errors.Is(res.err, connectors.ErrAuth):
+				if !stop {
+					r.stop(cn.name, fmt.Errorf("push: %w", res.err))
+				}
+				stop = true
+			case errors.Is(res.err, connectors.ErrTemporary), errors.Is(res.err, connectors.ErrRateLimited):
+				*tempRow++
+				if *tempRow >= maxTemporaryInARow && !stop {
+					r.stop(cn.name, fmt.Errorf("push: %d temporary failures in a row, the rest waits for the next run: %w", *tempRow, res.err))
+					stop = true
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return results, stop
 }
 
 // flush makes a batch's writes durable on a connector that batches that

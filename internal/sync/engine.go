@@ -52,6 +52,8 @@ type ProgressEvent struct {
 	Records int
 	// Total is the number of records the phase will handle, or -1.
 	Total int
+	// Done is set on a connector's last event of a pull or push.
+	Done bool
 }
 
 // Engine runs syncs. A Run must not overlap another Run of the same
@@ -75,11 +77,13 @@ type conn struct {
 	c      connectors.Connector
 	writer connectors.Writer
 	lister connectors.IDLister
+	// inFlight is how many writes the drain keeps in flight at once.
+	inFlight int
 	// counter, when set, spares the id listing while the count agrees.
 	counter connectors.Counter
-	del    connectors.Deleter
-	mapper *mapping.Mapper
-	pacer  *connectors.Pacer
+	del     connectors.Deleter
+	mapper  *mapping.Mapper
+	pacer   *connectors.Pacer
 	// compared lists the canonical fields this connector syncs, sorted.
 	compared []string
 	// readable connectors feed entities; push connectors only receive.
@@ -124,6 +128,10 @@ func New(o Options) (*Engine, error) {
 		cn.writer, _ = c.(connectors.Writer)
 		cn.lister, _ = c.(connectors.IDLister)
 		cn.counter, _ = c.(connectors.Counter)
+		cn.inFlight = cc.MaxInFlight
+		if cn.inFlight == 0 {
+			cn.inFlight = config.DefaultMaxInFlight
+		}
 		cn.del, _ = c.(connectors.Deleter)
 		cn.writable = dir != connectors.Pull && cn.writer != nil
 		if o.Pacers != nil {

@@ -54,14 +54,24 @@ func (r *run) pullFrom(ctx context.Context, cn *conn, cursor string, last bool) 
 	// what it did not see is gone. A pull resumed after an interruption
 	// did not see the records of the pages before it.
 	complete := r.full || cursor == ""
+	total := -1
+	if complete && cn.counter != nil && r.e.progress != nil {
+		total = r.progressTotal(ctx, cn)
+	}
 	pages, records := 0, 0
 	err := cn.c.Pull(ctx, opts, func(_ context.Context, page connectors.Page) error {
-		if err := r.update(func(w *state.WriteTx) error { return r.storePage(w, cn, page, complete) }); err != nil {
+		// Mapping and hashing happen here, outside the single writer's
+		// transaction, so they overlap with the other connectors' stores.
+		mapped := r.mapPage(cn, page)
+		if err := r.update(func(w *state.WriteTx) error { return r.storePage(w, cn, page, mapped, complete) }); err != nil {
 			return storeError{err}
 		}
 		pages++
 		records += len(page.Records)
-		r.e.emit(ProgressEvent{Connector: cn.name, Phase: "pull", Pages: pages, Records: records, Total: page.Total})
+		if page.Total >= 0 {
+			total = page.Total
+		}
+		r.e.emit(ProgressEvent{Connector: cn.name, Phase: "pull", Pages: pages, Records: records, Total: total, Done: page.Done})
 		if page.Done {
 			return nil
 		}
@@ -90,12 +100,31 @@ func (r *run) pullFrom(ctx context.Context, cn *conn, cursor string, last bool) 
 	return true, nil
 }
 
-// storePage stores one page: new or changed snapshots are marked dirty,
-// unchanged ones only noted as seen.
-func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, complete bool) error {
+// mappedRecord is a pulled record's canonical values and their hash.
+type mappedRecord struct {
+	fields state.Values
+	hash   string
+}
+
+// mapPage maps every live record of a page to canonical values.
+func (r *run) mapPage(cn *conn, page connectors.Page) []mappedRecord {
+	out := make([]mappedRecord, len(page.Records))
+	for i, rec := range page.Records {
+		if rec.ID == "" || rec.Deleted {
+			continue
+		}
+		fields := cn.canonical(rec.Fields)
+		out[i] = mappedRecord{fields: fields, hash: cn.mapper.Hash(fields)}
+	}
+	return out
+}
+
+// storePage stores one page (mapped by mapPage): new or changed snapshots
+// are marked dirty, unchanged ones only noted as seen.
+func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped []mappedRecord, complete bool) error {
 	now := r.e.now()
 	var pulled, changed int
-	for _, rec := range page.Records {
+	for i, rec := range page.Records {
 		if rec.ID == "" {
 			continue
 		}
@@ -106,8 +135,7 @@ func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, comple
 			}
 			continue
 		}
-		fields := cn.canonical(rec.Fields)
-		hash := cn.mapper.Hash(fields)
+		fields, hash := mapped[i].fields, mapped[i].hash
 		old, deleted, found, err := w.RecordHash(cn.name, rec.ID)
 		if err != nil {
 			return err
@@ -218,4 +246,16 @@ func (r *run) countAgrees(ctx context.Context, cn *conn) (bool, error) {
 	}
 	r.e.log.Debug("record count differs; listing every id", "connector", cn.name, "count", n, "stored", live)
 	return false, nil
+}
+
+// progressTotal asks a counting connector how many records a pull from
+// the start will return, for the progress display only: a failed count
+// leaves the total unknown (-1).
+func (r *run) progressTotal(ctx context.Context, cn *conn) int {
+	n, err := cn.counter.Count(ctx)
+	if err != nil {
+		r.e.log.Debug("record count for progress failed", "connector", cn.name, "err", err)
+		return -1
+	}
+	return n
 }

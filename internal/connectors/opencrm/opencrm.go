@@ -151,6 +151,7 @@ type Client struct {
 	lookback       time.Duration
 	assignedUserID string
 	pageSize       int
+	now            func() time.Time
 
 	pacer    *connectors.Pacer
 	http     *connectors.HTTPClient
@@ -210,6 +211,10 @@ func New(s connectors.Settings) (*Client, error) {
 		pacer:          s.Pacer,
 		http:           s.HTTP,
 		log:            s.Logger,
+		now:            s.Now,
+	}
+	if c.now == nil {
+		c.now = time.Now
 	}
 	if c.pageSize <= 0 {
 		c.pageSize = DefaultPageSize
@@ -235,25 +240,31 @@ func New(s connectors.Settings) (*Client, error) {
 // replies. In login mode it logs in first when needed, and on an
 // Unauthorized reply logs in again once and repeats the call.
 func (c *Client) call(ctx context.Context, method string, kind connectors.CallKind, params url.Values, formatted bool) ([]byte, error) {
+	body, _, err := c.callHeader(ctx, method, kind, params, formatted)
+	return body, err
+}
+
+// callHeader is call that also returns the reply's headers.
+func (c *Client) callHeader(ctx context.Context, method string, kind connectors.CallKind, params url.Values, formatted bool) ([]byte, http.Header, error) {
 	access := ""
 	if c.auth == AuthLogin {
 		var err error
 		if access, err = c.session(ctx, ""); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	body, err := c.send(ctx, method, kind, params, formatted, access)
+	body, header, err := c.send(ctx, method, kind, params, formatted, access)
 	if access != "" && errors.Is(err, connectors.ErrSessionExpired) {
 		c.log.Info("opencrm: access key expired, logging in again", "connector", c.name, "method", method)
 		if access, err = c.session(ctx, access); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		body, err = c.send(ctx, method, kind, params, formatted, access)
+		body, header, err = c.send(ctx, method, kind, params, formatted, access)
 		if errors.Is(err, connectors.ErrSessionExpired) {
-			return nil, fmt.Errorf("opencrm: %s: %w: Unauthorized even with a fresh access key", method, connectors.ErrAuth)
+			return nil, nil, fmt.Errorf("opencrm: %s: %w: Unauthorized even with a fresh access key", method, connectors.ErrAuth)
 		}
 	}
-	return body, err
+	return body, header, err
 }
 
 // session returns the access key, logging in when there is none or when
@@ -274,7 +285,7 @@ func (c *Client) session(ctx context.Context, stale string) (string, error) {
 		return cur, nil // another call logged in meanwhile
 	}
 	params := url.Values{"key": {c.key}, "passkey": {c.passkey}}
-	body, err := c.send(ctx, MethodLogin, connectors.Read, params, false, "")
+	body, _, err := c.send(ctx, MethodLogin, connectors.Read, params, false, "")
 	if err != nil {
 		if errors.Is(err, connectors.ErrSessionExpired) {
 			err = fmt.Errorf("opencrm: login: %w: Unauthorized", connectors.ErrAuth)
@@ -295,7 +306,7 @@ func (c *Client) session(ctx context.Context, stale string) (string, error) {
 // send makes one request through the pacer and classifies the reply.
 // access is the access key to send (login mode), "" otherwise; login's own
 // params carry the keys.
-func (c *Client) send(ctx context.Context, method string, kind connectors.CallKind, params url.Values, formatted bool, access string) ([]byte, error) {
+func (c *Client) send(ctx context.Context, method string, kind connectors.CallKind, params url.Values, formatted bool, access string) ([]byte, http.Header, error) {
 	form := url.Values{}
 	for k, v := range params {
 		form[k] = v
@@ -313,7 +324,10 @@ func (c *Client) send(ctx context.Context, method string, kind connectors.CallKi
 	if formatted {
 		target += formatSegments
 	}
-	var body []byte
+	var (
+		body   []byte
+		header http.Header
+	)
 	err := c.pacer.Call(ctx, method, kind, func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(encoded))
 		if err != nil {
@@ -332,10 +346,10 @@ func (c *Client) send(ctx context.Context, method string, kind connectors.CallKi
 		if err := c.classify(method, resp, access != ""); err != nil {
 			return err
 		}
-		body = resp.Body
+		body, header = resp.Body, resp.Header
 		return nil
 	})
-	return body, err
+	return body, header, err
 }
 
 // classify turns an error reply into an error wrapping the right sentinel.

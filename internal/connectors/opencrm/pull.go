@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -12,9 +13,11 @@ import (
 )
 
 // Pull cursors come in two forms:
-//   - the Done cursor: the newest modified time seen (or the previous
-//     cursor when nothing newer came back), an RFC 3339 UTC instant. The next incremental pull queries
-//     crmentity.modifiedtime|>|<cursor − lookback> in the CRM's zone.
+//   - the Done cursor, an RFC 3339 UTC instant: the newest of the modified
+//     times seen, the previous cursor, and the server's clock when the
+//     pull's first page was answered (its Date header). The next
+//     incremental pull queries crmentity.modifiedtime|>|<cursor − lookback>
+//     in the CRM's zone.
 //   - a page cursor (JSON object, pageCursor): the exact query of the
 //     pull in progress, the next offset and the newest time seen so far,
 //     so that a pull interrupted after a page resumes after it.
@@ -28,6 +31,29 @@ type pageCursor struct {
 	Next int `json:"next"`
 	// Max is the newest modified time seen so far (RFC 3339).
 	Max string `json:"max,omitempty"`
+	// Server is the server's clock when the first page was answered
+	// (RFC 3339), when it sent a usable Date header.
+	Server string `json:"server,omitempty"`
+}
+
+// maxServerAhead bounds how far ahead of syncd's own clock a reply's Date
+// header may be and still move the cursor; a Date further ahead is taken
+// for a broken clock and ignored.
+const maxServerAhead = time.Hour
+
+// serverTime reads a reply's Date header: the server's clock, to one
+// second. It reports false when the header is missing, unreadable or
+// implausibly far ahead of now.
+func serverTime(h http.Header, now time.Time) (time.Time, bool) {
+	v := h.Get("Date")
+	if v == "" {
+		return time.Time{}, false
+	}
+	t, err := http.ParseTime(v)
+	if err != nil || t.After(now.Add(maxServerAhead)) {
+		return time.Time{}, false
+	}
+	return t.UTC(), true
 }
 
 // Pull lists contacts with get_contact_list_full: all of them for a full
@@ -38,6 +64,15 @@ type pageCursor struct {
 // at most the first N rows, advance k by N, de-duplicate by id, stop on a
 // page with fewer than N rows. The overlap window returns some unchanged
 // records again; the engine drops them by content hash.
+//
+// The server's clock at the first page (the reply's Date header) moves
+// the cursor on even when nothing changed, so a quiet CRM's window holds
+// only the lookback before the last pull, not the last burst of edits
+// however long ago it was. The reading this rests on: modifiedtime is
+// stamped by the same clock the web server's Date reports (to within
+// the lookback), and a record modified before the first page was
+// answered is visible within the lookback. A Date more than an hour
+// ahead of syncd's own clock is ignored.
 func (c *Client) Pull(ctx context.Context, opts connectors.PullOptions, fn connectors.PageFunc) error {
 	st := c.startState(opts)
 	// The cursor never moves back: records of the overlap window are
@@ -58,9 +93,16 @@ func (c *Client) Pull(ctx context.Context, opts connectors.PullOptions, fn conne
 		if st.From != "" {
 			params.Set("query_string", "crmentity.modifiedtime|>|"+st.From)
 		}
-		body, err := c.call(ctx, MethodListFull, connectors.Read, params, true)
+		body, header, err := c.callHeader(ctx, MethodListFull, connectors.Read, params, true)
 		if err != nil {
 			return err
+		}
+		if st.Server == "" {
+			if t, ok := serverTime(header, c.now()); ok {
+				st.Server = t.Format(time.RFC3339Nano)
+			} else {
+				st.Server = "-" // asked once per pull
+			}
 		}
 		rows, err := decodeList(body)
 		if err != nil {
@@ -93,6 +135,10 @@ func (c *Client) Pull(ctx context.Context, opts connectors.PullOptions, fn conne
 		}
 		page.Done = len(rows) < n
 		if page.Done {
+			if t, err := time.Parse(time.RFC3339Nano, st.Server); err == nil && t.After(maxSeen) {
+				maxSeen = t
+				st.Max = t.Format(time.RFC3339Nano)
+			}
 			page.Cursor = st.Max
 		} else {
 			b, _ := json.Marshal(st)
@@ -143,8 +189,8 @@ func (c *Client) startState(opts connectors.PullOptions) pageCursor {
 }
 
 func validCursorTimes(pc pageCursor) bool {
-	for _, s := range []string{pc.Since, pc.Max} {
-		if s == "" {
+	for _, s := range []string{pc.Since, pc.Max, pc.Server} {
+		if s == "" || s == "-" {
 			continue
 		}
 		if _, err := time.Parse(time.RFC3339Nano, s); err != nil {

@@ -240,6 +240,9 @@ func (q *request) get(name string) string { return q.params[name] }
 
 // ServeHTTP answers one API call.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The Date header follows the emulator's clock, as a real server's
+	// follows the clock that stamps modifiedtime.
+	w.Header().Set("Date", s.Clock.Now().UTC().Format(http.TimeFormat))
 	line := r.Method + " " + r.URL.RequestURI()
 	s.mu.Lock()
 	s.requests = append(s.requests, line)
