@@ -4,6 +4,8 @@
 // httptest.NewServer and use base URL <server>/api/rest.
 //
 // What it does, per the note:
+//   - a web firewall in front that answers HTTP 403 with an HTML page to
+//     a User-Agent starting "Go-http-client" (Go's default);
 //   - parameters from the GET query, POST form fields (urlencoded or
 //     multipart), a raw urlencoded body, a JSON object body, and path
 //     segments (/api/rest/<method>/key/K/passkey/P/...);
@@ -240,6 +242,9 @@ func (q *request) get(name string) string { return q.params[name] }
 
 // ServeHTTP answers one API call.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if firewallRejects(w, r) {
+		return
+	}
 	// The Date header follows the emulator's clock, as a real server's
 	// follows the clock that stamps modifiedtime.
 	w.Header().Set("Date", s.Clock.Now().UTC().Format(http.TimeFormat))

@@ -28,8 +28,13 @@ func start(t *testing.T, cfg Config) (*Server, string) {
 	return s, srv.URL + "/api/rest"
 }
 
+// testAgent names the test's client: the emulator's firewall stops Go's
+// default User-Agent.
+const testAgent = "opencrmtest-client/1"
+
 func do(t *testing.T, req *http.Request) string {
 	t.Helper()
+	req.Header.Set("User-Agent", testAgent)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -278,5 +283,37 @@ func TestAppendString(t *testing.T) {
 		if want := strings.ToValidUTF8(in, "\uFFFD"); out != want {
 			t.Errorf("%q -> %q", in, out)
 		}
+	}
+}
+
+// The web firewall stops Go's default User-Agent with HTTP 403 and an
+// HTML page before the API sees the request; a named client passes.
+func TestFirewallStopsDefaultGoAgent(t *testing.T) {
+	s, base := start(t, Config{})
+	s.Seed(map[string]string{"firstname": "Ann"})
+	form := url.Values{"key": {key}, "passkey": {passkey}}.Encode()
+	for _, agent := range []string{"", "Go-http-client/1.1", "Go-http-client/2.0"} {
+		req, _ := http.NewRequest("POST", base+"/get_contact_list/", strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if agent != "" {
+			req.Header.Set("User-Agent", agent)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(b), "<html>") {
+			t.Errorf("User-Agent %q: HTTP %d %s %q, want 403 with an HTML page", agent, resp.StatusCode, resp.Header.Get("Content-Type"), b)
+		}
+	}
+	if n, reqs := s.Calls("*"), s.Requests(); n != 0 || len(reqs) != 0 {
+		t.Errorf("requests the firewall stopped reached the API: %d calls, access log %v", n, reqs)
+	}
+	req, _ := http.NewRequest("POST", base+"/get_contact_list/", strings.NewReader(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if got := do(t, req); !strings.Contains(got, `"firstname":"Ann"`) {
+		t.Errorf("named client: %s", got)
 	}
 }
