@@ -112,9 +112,10 @@ func dsn(path string, readOnly bool) string {
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
-	// A 64 MiB page cache keeps the indexes of a large first sync in
-	// memory; SQLite only allocates it as pages are used.
-	q.Add("_pragma", "cache_size(-65536)")
+	// An 8 MiB page cache per connection: a 64 MiB one measured the same
+	// CPU time on a 150,000-contact first sync and twice the resident set
+	// (the operating system's file cache holds the rest of the database).
+	q.Add("_pragma", "cache_size(-8192)")
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
 	} else {
