@@ -520,11 +520,15 @@ func benchRecord() map[string]string {
 	}
 }
 
+// BenchmarkToCanonical maps contacts with phone numbers never seen
+// before, as in a first sync (the memo of recent numbers never hits).
 func BenchmarkToCanonical(b *testing.B) {
 	m := benchMapper(b)
 	rec := benchRecord()
 	b.ReportAllocs()
-	for b.Loop() {
+	for i := 0; b.Loop(); i++ {
+		rec["phone"] = fmt.Sprintf("020 7%03d %04d", i/10000%1000, i%10000)
+		rec["mobile"] = fmt.Sprintf("07700 %06d", i%1000000)
 		m.ToCanonical(rec)
 	}
 }
@@ -601,4 +605,29 @@ func FuzzReadWriteRead(f *testing.F) {
 			t.Error("hash changed across a write")
 		}
 	})
+}
+
+// The memo of recent numbers answers what parsing would, and stays
+// bounded however many numbers pass through it.
+func TestPhoneMemo(t *testing.T) {
+	for _, v := range []string{"020 7946 0958", "+44 20 7946 0958", "not a phone", "+39 06 1234 5678", "0044 (0)20 7946 0958"} {
+		want := parsePhone(collapseSpace(v), "GB")
+		for range 2 {
+			if got := normalizePhone(v, "GB"); got != want {
+				t.Errorf("normalizePhone(%q) = %q, want %q", v, got, want)
+			}
+		}
+	}
+	if a, b := normalizePhone("020 7946 0958", "GB"), normalizePhone("020 7946 0958", "US"); a == b {
+		t.Errorf("the region is not part of the memo's key: %q for both", a)
+	}
+	for i := range 3 * phoneMemoSize {
+		normalizePhone(fmt.Sprintf("+44 20 7%03d %04d", i/10000, i%10000), "GB")
+	}
+	recentPhones.mu.Lock()
+	n := len(recentPhones.m)
+	recentPhones.mu.Unlock()
+	if n > phoneMemoSize {
+		t.Errorf("memo holds %d numbers, more than %d", n, phoneMemoSize)
+	}
 }

@@ -3,6 +3,7 @@ package mapping
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -223,6 +224,50 @@ func normalizePhone(v, region string) string {
 	if v == "" {
 		return ""
 	}
+	key := phoneKey{v, region}
+	if out, ok := recentPhones.get(key); ok {
+		return out
+	}
+	out := parsePhone(v, region)
+	recentPhones.put(key, out)
+	return out
+}
+
+// phoneKey is a normalizePhone input.
+type phoneKey struct{ v, region string }
+
+// phoneMemo holds the results of recent normalizePhone calls: a written
+// number is normalised again when its canonical values are taken (and
+// parsing is most of the cost of mapping a contact). It is emptied when
+// full, so it stays small whatever the number of contacts.
+type phoneMemo struct {
+	mu sync.Mutex
+	m  map[phoneKey]string
+}
+
+const phoneMemoSize = 4096
+
+var recentPhones = &phoneMemo{m: make(map[phoneKey]string, phoneMemoSize)}
+
+func (p *phoneMemo) get(k phoneKey) (string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	v, ok := p.m[k]
+	return v, ok
+}
+
+func (p *phoneMemo) put(k phoneKey, v string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.m) >= phoneMemoSize {
+		clear(p.m)
+	}
+	p.m[k] = v
+}
+
+// parsePhone is normalizePhone without the memo; v is trimmed and not
+// empty.
+func parsePhone(v, region string) string {
 	num, err := phonenumbers.Parse(v, region)
 	if err != nil || !phonenumbers.IsPossibleNumber(num) {
 		return v
@@ -269,7 +314,11 @@ func formatPhone(v, region string, national bool) string {
 		out = phonenumbers.Format(num, phonenumbers.NATIONAL)
 	}
 	// Odd numbers may not read back as themselves; E.164 always does.
-	if normalizePhone(out, region) != normalizePhone(v, region) {
+	want := e164(num)
+	if v != collapseSpace(v) || num.GetItalianLeadingZero() {
+		want = normalizePhone(v, region)
+	}
+	if normalizePhone(out, region) != want {
 		return e164(num)
 	}
 	return out
