@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/syncd/syncd/internal/connectors"
@@ -13,6 +14,8 @@ import (
 // that makes a batch durable at once; fail decides what Flush reports.
 type flushingConn struct {
 	*fakeConn
+	// mu guards the staged writes: the drain sends several at once.
+	mu      sync.Mutex
 	created []string
 	updates map[string]map[string]string
 	fail    func(created []string, updated []string) error
@@ -22,17 +25,23 @@ func newFlushingConn(f *fakeConn) *flushingConn {
 	c := &flushingConn{fakeConn: f, updates: map[string]map[string]string{}}
 	f.create = func(ctx context.Context, fields map[string]string) (string, error) {
 		id, err := f.mem.Create(ctx, fields)
+		c.mu.Lock()
 		c.created = append(c.created, id)
+		c.mu.Unlock()
 		return id, err
 	}
 	f.update = func(_ context.Context, id string, fields map[string]string) error {
+		c.mu.Lock()
 		c.updates[id] = fields
+		c.mu.Unlock()
 		return nil
 	}
 	return c
 }
 
 func (c *flushingConn) Flush(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	created, updated := c.created, make([]string, 0, len(c.updates))
 	for id := range c.updates {
 		updated = append(updated, id)
