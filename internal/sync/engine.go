@@ -188,6 +188,10 @@ type ConnectorReport struct {
 	Created, Updated, Deleted int
 	// Conflicts this connector took part in; Failed writes to it.
 	Conflicts, Failed int
+	// DeletionsBlocked is how many linked contacts this connector would
+	// have lost when it is one the deletion guard stopped the run's
+	// deletions for (0 otherwise).
+	DeletionsBlocked int
 	// Reads, Writes and Retries are API calls (from the pacer).
 	Reads, Writes, Retries int64
 	Duration               time.Duration
@@ -202,7 +206,8 @@ type Report struct {
 	// Conflicts is the number of open conflicts, Failed of failed writes
 	// and Parked of parked records, in the store after the run.
 	Conflicts, Failed, Parked int
-	// DeletionsBlocked says why deletions were held back ("" if none).
+	// DeletionsBlocked says why deletions were held back, naming each
+	// connector over a limit ("" if none).
 	DeletionsBlocked string
 	// Interrupted is set when the run stopped early on cancellation; it
 	// resumes on the next run.

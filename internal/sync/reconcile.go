@@ -232,10 +232,12 @@ func (cn *conn) createCanonical(fields state.Values) state.Values {
 // deletions decides about records that disappeared. Without propagation
 // a tombstone only ends that link (the person lives on elsewhere and is
 // not created again there). With propagation the person is deleted
-// everywhere (connectors that cannot delete are only unlinked) unless the
-// run would delete more than max_delete_count or max_delete_ratio of the
-// live contacts: then nothing is deleted, the tombstones wait, and the
-// report says why.
+// everywhere (connectors that cannot delete are only unlinked) unless,
+// for any connector, the contacts it would lose exceed max_delete_count
+// or max_delete_ratio of its linked contacts: then nothing is deleted in
+// any CRM, the tombstones wait, and the report names each connector over
+// a limit. The guard is per connector so that a deletion that is a small
+// share of a large CRM cannot wipe out a small one.
 func (r *run) deletions() error {
 	e := r.e
 	return r.update(func(w *state.WriteTx) error {
@@ -244,6 +246,7 @@ func (r *run) deletions() error {
 			return err
 		}
 		var doomed []int64
+		fresh := map[state.Tombstone]bool{}
 		for _, t := range tombs {
 			if t.EntityID == 0 {
 				if err := w.ClearRecordDirty(t.Connector, t.RemoteID); err != nil {
@@ -260,6 +263,7 @@ func (r *run) deletions() error {
 				}
 				continue
 			}
+			fresh[t] = true
 			if !slices.Contains(doomed, t.EntityID) {
 				doomed = append(doomed, t.EntityID)
 			}
@@ -267,22 +271,24 @@ func (r *run) deletions() error {
 		if len(doomed) == 0 {
 			return nil
 		}
-		live, err := w.CountLiveEntities()
+		linksOf := make(map[int64][]state.Link, len(doomed))
+		for _, id := range doomed {
+			if linksOf[id], err = w.EntityLinks(id); err != nil {
+				return err
+			}
+		}
+		blocked, err := r.overDeleteLimits(w, doomed, linksOf, fresh)
 		if err != nil {
 			return err
 		}
-		maxCount, maxRatio := e.cfg.Deletions.MaxDeleteCount, e.cfg.Deletions.MaxDeleteRatio
-		if n := len(doomed); n > maxCount || float64(n) > maxRatio*float64(live) {
-			r.deletionsBlocked = fmt.Sprintf("%d contacts were deleted in a CRM, more than max_delete_count %d or max_delete_ratio %g of %d contacts; nothing was deleted (raise the limits for one run, or restore the records)", n, maxCount, maxRatio, live)
-			e.log.Warn("deletions blocked", "reason", r.deletionsBlocked)
+		if blocked != "" {
+			r.deletionsBlocked = blocked
+			e.log.Warn("deletions blocked", "reason", blocked)
 			return nil
 		}
 		now := e.now()
 		for _, id := range doomed {
-			links, err := w.EntityLinks(id)
-			if err != nil {
-				return err
-			}
+			links := linksOf[id]
 			if err := w.DeleteEntity(id, now); err != nil {
 				return err
 			}
@@ -324,6 +330,59 @@ func (r *run) deletions() error {
 		}
 		return nil
 	})
+}
+
+// overDeleteLimits counts, per connector, the linked contacts the doomed
+// entities' deletion would take from it: records deleted there that this
+// run found (fresh tombstones) and records the run would delete there.
+// Each count is held against max_delete_count and against
+// max_delete_ratio of the connector's linked contacts before the run. It
+// returns why deletions must wait, or "" when every connector is within
+// the limits.
+func (r *run) overDeleteLimits(w *state.WriteTx, doomed []int64, linksOf map[int64][]state.Link, fresh map[state.Tombstone]bool) (string, error) {
+	e := r.e
+	lost := map[string]int{}
+	found := map[string]int{}
+	for _, id := range doomed {
+		for _, l := range linksOf[id] {
+			cn := e.byName[l.Connector]
+			switch {
+			case l.Deleted && fresh[state.Tombstone{Connector: l.Connector, RemoteID: l.RemoteID, EntityID: id}]:
+				lost[l.Connector]++
+				found[l.Connector]++
+			case !l.Deleted && cn != nil && cn.del != nil && cn.writable:
+				lost[l.Connector]++
+			}
+		}
+	}
+	maxCount, maxRatio := e.cfg.Deletions.MaxDeleteCount, e.cfg.Deletions.MaxDeleteRatio
+	var over []string
+	for _, name := range slices.Sorted(maps.Keys(lost)) {
+		n := lost[name]
+		live, err := w.CountLinked(name)
+		if err != nil {
+			return "", err
+		}
+		// The fresh tombstones were linked contacts before this run.
+		linked := live + int64(found[name])
+		ratio := float64(n) / float64(max(linked, 1))
+		var why []string
+		if n > maxCount {
+			why = append(why, fmt.Sprintf("more than max_delete_count %d", maxCount))
+		}
+		if ratio > maxRatio {
+			why = append(why, fmt.Sprintf("more than max_delete_ratio %g", maxRatio))
+		}
+		if len(why) == 0 {
+			continue
+		}
+		over = append(over, fmt.Sprintf("%s would lose %d of its %d linked contacts (%.0f%%), %s", name, n, linked, 100*ratio, strings.Join(why, " and ")))
+		r.count(name, func(c *ConnectorReport) { c.DeletionsBlocked = n })
+	}
+	if len(over) == 0 {
+		return "", nil
+	}
+	return strings.Join(over, "; ") + "; nothing was deleted (raise the limits for one run, or restore the records)", nil
 }
 
 func formatValues(v state.Values) string {
