@@ -95,8 +95,12 @@ func newLogger(cfg config.Log, w io.Writer, r *redact.Redactor) *slog.Logger {
 	return slog.New(r.Handler(h))
 }
 
-// isTerminal reports whether w is a character device (a terminal).
+// isTerminal reports whether w is a character device (a terminal), or
+// writes to one (the progress block).
 func isTerminal(w io.Writer) bool {
+	if t, ok := w.(interface{ IsTerminal() bool }); ok {
+		return t.IsTerminal()
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
@@ -210,25 +214,29 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 		return exitUsage, err
 	}
 	m := &Main{}
-	if f.runOnce {
-		m.Progress = newProgress(stderr)
-	}
 	var met *metrics.Metrics
 	if !f.runOnce && cfg.Listen != "" {
 		met = metrics.New(healthMaxAge(cfg), nil)
-		m.Observe = met.ObserveCall
 		m.Metrics = met
 	}
-	if err := m.Open(ctx, cfg, stderr); err != nil {
+	logOut := stderr
+	var startProgress func(context.Context, *slog.Logger) func()
+	var watch *daemonWatch
+	if f.runOnce {
+		m.Progress, logOut, startProgress = runOnceProgress(stderr)
+	} else {
+		watch = newDaemonWatch(met)
+		m.Progress, m.Observe = watch.progress, watch.call
+	}
+	if err := m.Open(ctx, cfg, logOut); err != nil {
 		m.Close()
 		return exitFailure, err
 	}
 	defer m.Close()
 	if f.runOnce {
+		finishProgress := startProgress(ctx, m.Logger)
 		rep, err := m.RunOnce(ctx, engine.RunOptions{DryRun: f.dry, Full: f.full, Out: stdout})
-		if isTerminal(stderr) {
-			fmt.Fprintln(stderr)
-		}
+		finishProgress()
 		if rep != nil {
 			printReport(stdout, rep, err)
 		}
@@ -244,7 +252,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 		}
 		defer stop()
 	}
-	return exitOK, m.daemon(ctx, f.full)
+	return exitOK, m.daemon(ctx, f.full, watch)
 }
 
 // healthMaxAge is the configured age, or three schedule intervals with a
@@ -265,7 +273,7 @@ func healthMaxAge(cfg *config.Config) time.Duration {
 
 // serveMetrics serves /metrics and /healthz on addr until stop is called.
 func serveMetrics(ctx context.Context, addr string, met *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", listenAddr(addr))
 	if err != nil {
 		return nil, fmt.Errorf("listen %s for metrics: %w", addr, err)
 	}
