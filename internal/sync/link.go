@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/syncd/syncd/internal/mapping"
 	"github.com/syncd/syncd/internal/state"
@@ -187,9 +188,16 @@ func (e *Engine) keysOf(kind string, v state.Values) []state.IdentityKey {
 	return keys
 }
 
-// match returns the entities the values match by the first key kind that
-// matches anything, and that kind.
+// match returns the entities the values match by the first key kind
+// that matches anything, and a description of the match. When that kind
+// names one entity but a later kind matches only other entities (the
+// e-mail is one person's, the phone another's), all of them are
+// returned, so the record is parked rather than merged into either. A
+// later kind that also matches the chosen entity (a phone several people
+// share) agrees with it.
 func (e *Engine) match(w *state.WriteTx, v state.Values) ([]int64, string, error) {
+	var chosen []int64
+	var how string
 	for _, kind := range e.identityKinds() {
 		var found []int64
 		for _, k := range e.keysOf(kind, v) {
@@ -203,12 +211,32 @@ func (e *Engine) match(w *state.WriteTx, v state.Values) ([]int64, string, error
 				}
 			}
 		}
-		if len(found) > 0 {
-			slices.Sort(found)
-			return found, kind, nil
+		if len(found) == 0 {
+			continue
 		}
+		slices.Sort(found)
+		if chosen == nil {
+			if len(found) > 1 {
+				return found, kind, nil
+			}
+			chosen, how = found, kind
+			continue
+		}
+		if slices.Contains(found, chosen[0]) {
+			continue
+		}
+		all := slices.Concat(chosen, found)
+		return all, fmt.Sprintf("%s (contact %d) and %s (contact %s)", how, chosen[0], kind, joinIDs(found)), nil
 	}
-	return nil, "", nil
+	return chosen, how, nil
+}
+
+func joinIDs(ids []int64) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = fmt.Sprint(id)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // keysDiffer reports whether two value sets give different identity keys.
