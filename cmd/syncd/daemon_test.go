@@ -210,3 +210,34 @@ func raiseLogLevel(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// The config takes a bare port for listen and refuses an address without
+// one.
+func TestListenConfig(t *testing.T) {
+	_, cfg := cliSim(t, 5)
+	text, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		listen, err string
+	}{
+		{":9477", ""},
+		{"0.0.0.0:9477", ""},
+		{"9477", `listen: not a host:port address (got "9477")`},
+	} {
+		path := filepath.Join(t.TempDir(), "config.toml")
+		if err := os.WriteFile(path, append([]byte("listen = \""+tc.listen+"\"\n"), text...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := loadConfig(path)
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("listen %q: %v", tc.listen, err)
+		case tc.err == "" && c.Listen != tc.listen:
+			t.Errorf("listen %q read as %q", tc.listen, c.Listen)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("listen %q: error %v, want %q", tc.listen, err, tc.err)
+		}
+	}
+}

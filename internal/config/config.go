@@ -30,7 +30,7 @@ type Config struct {
 	// Schedule is a cron spec ("*/5 * * * *") or "@every 5m".
 	Schedule string `toml:"schedule"`
 	// Listen is the address of the metrics and health endpoint; empty
-	// turns it off.
+	// turns it off. A bare port (":9477") means loopback.
 	Listen string `toml:"listen"`
 	// HealthMaxAge is how old the last successful run may be before
 	// /healthz reports unhealthy (default three times the schedule, or 1h).
