@@ -27,6 +27,7 @@
 package opencrm
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -357,6 +358,10 @@ func (c *Client) classify(method string, resp *connectors.Response, withAccessKe
 	msg, isErr := replyError(resp.Body)
 	switch {
 	case isErr:
+	case resp.Status == http.StatusForbidden && bytes.HasPrefix(bytes.TrimSpace(resp.Body), []byte("<")):
+		// Not the API's answer: a web firewall in front of it refused the
+		// request (the note observes one rejecting some User-Agents).
+		return fmt.Errorf("opencrm: %s: %w: HTTP 403 with an HTML page: a web firewall in front of the API refused the request (the keys were not checked); ask OpenCRM support to allow syncd's requests", method, connectors.ErrAuth)
 	case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
 		msg = fmt.Sprintf("HTTP %d Unauthorized", resp.Status)
 	case resp.Status == http.StatusRequestTimeout:

@@ -2,6 +2,7 @@ package opencrm
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -59,8 +60,11 @@ func TestDefaultGoAgentIsStopped(t *testing.T) {
 	e.emu.Seed(person(1))
 	e.c.http.UserAgent = "Go-http-client/1.1"
 	err := e.c.Pull(context.Background(), connectors.PullOptions{}, func(context.Context, connectors.Page) error { return nil })
-	if err == nil || !strings.Contains(err.Error(), "HTTP 403") {
-		t.Fatalf("Pull with Go's User-Agent: err = %v, want the firewall's HTTP 403", err)
+	if err == nil || !strings.Contains(err.Error(), "HTTP 403") || !strings.Contains(err.Error(), "firewall") || strings.Contains(err.Error(), "credentials") {
+		t.Fatalf("Pull with Go's User-Agent: err = %v, want the firewall's HTTP 403 named as such", err)
+	}
+	if !errors.Is(err, connectors.ErrAuth) {
+		t.Errorf("a firewall block should stop the connector (ErrAuth): %v", err)
 	}
 	if n := e.emu.Calls("*"); n != 0 {
 		t.Errorf("%d calls reached the API past the firewall", n)
