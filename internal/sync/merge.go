@@ -49,7 +49,11 @@ type mergeResult struct {
 // newly linked record's values compete with the agreed ones (a real
 // disagreement between CRMs that shared a person before syncd met them);
 // a field a link never synced before (the mapping was extended) only fills
-// an empty agreed value. Fields under an open conflict keep their value
+// an empty agreed value. When every competing value is such a first
+// value, the sides never agreed on anything to disagree with: differing
+// values are an initial fill, settled by the policy's choice (newest or
+// priority) without a conflict; under policy manual they are parked as a
+// conflict like any other. Fields under an open conflict keep their value
 // and are not written until the conflict is resolved.
 func (e *Engine) merge(entity int64, agreed state.Values, sides []side, open map[string]state.Conflict, runID int64) mergeResult {
 	res := mergeResult{fields: maps.Clone(agreed), updates: map[string][]string{}}
@@ -111,8 +115,12 @@ func (e *Engine) merge(entity int64, agreed state.Values, sides []side, open map
 				}
 			}
 		}
-		if len(cands) == 0 && old == "" {
-			cands = fills
+		// A first value competes only with an empty agreed one; it is an
+		// initial fill when nothing else competes.
+		initialFill := false
+		if old == "" && len(fills) > 0 {
+			initialFill = len(cands) == 0
+			cands = append(cands, fills...)
 		}
 		if oc, isOpen := open[f]; isOpen {
 			parked[f] = true
@@ -134,6 +142,11 @@ func (e *Engine) merge(entity int64, agreed state.Values, sides []side, open map
 		}
 		if distinct(cands) == 1 {
 			res.fields[f] = cands[0].value
+			continue
+		}
+		if initialFill && e.cfg.Conflicts.Policy != PolicyManual {
+			win, _ := e.decide(cands)
+			res.fields[f] = win.value
 			continue
 		}
 		cf := state.Conflict{EntityID: entity, Field: f, Base: old, Candidates: map[string]string{}, Policy: e.cfg.Conflicts.Policy, RunID: runID}
