@@ -100,3 +100,27 @@ func TestRunOnceSIGTERM(t *testing.T) {
 	wantCode(t, e.runOnce(), 0, "run-once after the interrupted run")
 	e.checkConverged()
 }
+
+// TestSlowCycleSkipsTheNext: a cycle that outlasts the schedule's
+// interval makes the scheduler skip the cycles due meanwhile (saying so),
+// never run two at once; the daemon then stops cleanly.
+func TestSlowCycleSkipsTheNext(t *testing.T) {
+	t.Parallel()
+	everySecond := func(s string) string {
+		return strings.Replace(s, `schedule = "@every 1m"`, `schedule = "@every 1s"`, 1)
+	}
+	e := setup(t, crmsim.Options{}, crmsim.ConfigOptions{OpenCRMPageSize: 10, LogLevel: "info"}, everySecond)
+	undo := slowEmulators(e, 100*time.Millisecond)
+	d := e.startDaemon()
+	d.waitFor("a skipped cycle", func() bool {
+		return strings.Contains(d.stderr.String(), "scheduled cycle skipped")
+	})
+	undo()
+	st := syncd(t, "status", "-config", e.config)
+	if n := len(regexp.MustCompile(`(?m)^\s+run \d+\s.*\srunning\s`).FindAllString(st.Stdout, -1)); n > 1 {
+		t.Errorf("%d runs at once:\n%s", n, st.Stdout)
+	}
+	if code, _ := d.stop(); code != 0 {
+		t.Errorf("SIGTERM: exit %d; stderr:\n%s", code, d.stderr.String())
+	}
+}

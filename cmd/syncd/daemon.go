@@ -167,7 +167,13 @@ func listenAddr(addr string) string {
 // cronLogger adapts slog to cron.Logger.
 type cronLogger struct{ log *slog.Logger }
 
-func (l cronLogger) Info(msg string, kv ...any) { l.log.Debug(msg, kv...) }
+func (l cronLogger) Info(msg string, kv ...any) {
+	if msg == "skip" { // from cron.SkipIfStillRunning
+		l.log.Info("scheduled cycle skipped: the previous one is still running")
+		return
+	}
+	l.log.Debug(msg, kv...)
+}
 func (l cronLogger) Error(err error, msg string, kv ...any) {
 	l.log.Error(msg, append(kv, "err", err)...)
 }
