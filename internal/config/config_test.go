@@ -179,3 +179,12 @@ func TestLoadMissingFile(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A config path that cannot be read as a file is one error naming it.
+func TestLoadUnreadableFile(t *testing.T) {
+	dir := t.TempDir()
+	_, err := Load(dir, testRegistry())
+	if err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "is a directory") {
+		t.Fatalf("config path is a folder: err = %v", err)
+	}
+}

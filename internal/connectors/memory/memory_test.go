@@ -1,7 +1,12 @@
 package memory
 
 import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,4 +56,44 @@ func TestContract(t *testing.T) {
 		ListMethod:  "list",
 		Incremental: true,
 	})
+}
+
+// A memory connector is seeded from inline records and from a JSON file
+// (relative to the config's folder); a missing or malformed file is an
+// error naming it.
+func TestSeeding(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "people.json"), []byte(`[{"first":"Zoë","email":"zoe@example.org"},{"first":"Łukasz"}]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts := &Options{SeedFile: "people.json", Seed: []map[string]string{{"first": "Ann", "email": "ann@example.org"}}}
+	c, err := Type.New(connectors.Settings{Name: "m", Options: opts, ConfigDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err = c.Pull(context.Background(), connectors.PullOptions{}, func(_ context.Context, p connectors.Page) error {
+		for _, r := range p.Records {
+			got = append(got, r.Fields["first"])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	if want := []string{"Ann", "Zoë", "Łukasz"}; !slices.Equal(got, want) {
+		t.Errorf("seeded %v, want %v", got, want)
+	}
+	for name, body := range map[string]string{"missing.json": "", "bad.json": `{"first":"not an array"}`} {
+		if body != "" {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := Type.New(connectors.Settings{Name: "m", Options: &Options{SeedFile: name}, ConfigDir: dir})
+		if err == nil || !strings.Contains(err.Error(), "seed file") {
+			t.Errorf("seed file %s: err = %v, want an error naming the seed file", name, err)
+		}
+	}
 }
