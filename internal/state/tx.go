@@ -31,11 +31,14 @@ func (s *Store) Begin(ctx context.Context) (*WriteTx, error) {
 }
 
 // Update runs fn in one write transaction, committed when fn returns nil.
+// A panic in fn rolls the transaction back before it goes on up, so the
+// single writer connection is free for whoever recovers it.
 func (s *Store) Update(ctx context.Context, fn func(w *WriteTx) error) error {
 	w, err := s.Begin(ctx)
 	if err != nil {
 		return err
 	}
+	defer w.Rollback()
 	if err := fn(w); err != nil {
 		w.Rollback()
 		return err

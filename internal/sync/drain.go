@@ -133,13 +133,18 @@ func (r *run) sendBatch(ctx context.Context, cn *conn, batch []state.OutboxItem,
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			res := r.send(ctx, cn, it)
+			res := r.sendRecovered(ctx, cn, it)
 			results[i] = res
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
 			case res.err == nil:
 				*tempRow = 0
+			case errors.Is(res.err, errPanic):
+				if !stop {
+					r.stop(cn.name, res.err)
+				}
+				stop = true
 			case errors.Is(res.err, connectors.ErrAuth):
 				if !stop {
 					r.stop(cn.name, fmt.Errorf("push: %w", res.err))
@@ -234,6 +239,18 @@ func (r *run) sendable(cn *conn, it state.OutboxItem, pulled bool) bool {
 		return false
 	}
 	return true
+}
+
+// sendRecovered is send with a panic in the connector's write turned
+// into that write's error (an uncertain one: the write may have reached
+// the CRM), which stops the connector for this run.
+func (r *run) sendRecovered(ctx context.Context, cn *conn, it state.OutboxItem) (res result) {
+	defer func() {
+		if p := recover(); p != nil {
+			res = result{it: it, sent: true, err: fmt.Errorf("%s: %w", cn.name, r.panicError(cn.name, "push "+it.Op, p))}
+		}
+	}()
+	return r.send(ctx, cn, it)
 }
 
 // send performs one write. Once started it is allowed to finish for up to

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -65,6 +66,10 @@ type harness struct {
 	eng    *Engine
 	out    bytes.Buffer
 	policy string
+	// logger, when set, receives the engine's log.
+	logger *slog.Logger
+	// pacers, when set, go to the engine for the journal's call counts.
+	pacers map[string]*connectors.Pacer
 }
 
 type harnessOpt func(h *harness)
@@ -121,7 +126,7 @@ func (h *harness) build() {
 	h.t.Helper()
 	conns := map[string]connectors.Connector{}
 	maps.Copy(conns, h.wrap)
-	e, err := New(Options{Config: h.cfg, Store: h.store, Connectors: conns, Now: h.clock.Now})
+	e, err := New(Options{Config: h.cfg, Store: h.store, Connectors: conns, Pacers: h.pacers, Logger: h.logger, Now: h.clock.Now})
 	if err != nil {
 		h.t.Fatal(err)
 	}

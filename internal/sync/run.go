@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -119,7 +120,7 @@ func (e *Engine) Run(ctx context.Context, ro RunOptions) (*Report, error) {
 		}
 		defer r.dryTx.Rollback()
 	}
-	runErr := r.steps(ctx)
+	runErr := r.stepsRecovered(ctx)
 	rep := &Report{RunID: id, DryRun: r.dry, DeletionsBlocked: r.deletionsBlocked, Interrupted: r.interrupted}
 	if runErr == nil {
 		runErr = r.update(func(w *state.WriteTx) error {
@@ -190,13 +191,13 @@ func (r *run) steps(ctx context.Context) error {
 	errs := make([]error, len(e.conns))
 	for i, cn := range e.conns {
 		if r.dry {
-			errs[i] = r.pull(ctx, cn)
+			errs[i] = r.guard(cn, "pull", func() error { return r.pull(ctx, cn) })
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = r.pull(ctx, cn)
+			errs[i] = r.guard(cn, "pull", func() error { return r.pull(ctx, cn) })
 		}()
 	}
 	wg.Wait()
@@ -238,7 +239,7 @@ func (r *run) steps(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = r.drain(ctx, cn)
+			errs[i] = r.guard(cn, "push", func() error { return r.drain(ctx, cn) })
 		}()
 	}
 	wg.Wait()
@@ -246,6 +247,43 @@ func (r *run) steps(ctx context.Context) error {
 		r.setInterrupted()
 	}
 	return errors.Join(errs...)
+}
+
+// errPanic marks errors made from a recovered panic.
+var errPanic = errors.New("panic")
+
+// panicError turns a recovered panic into an error and logs it with the
+// stack of the goroutine that panicked.
+func (r *run) panicError(connector, phase string, p any) error {
+	err := fmt.Errorf("%s: %w: %v", phase, errPanic, p)
+	r.e.log.Error("panic recovered", "run", r.id, "connector", connector, "phase", phase, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	return err
+}
+
+// guard runs one connector's part of a phase. A panic in it (in the
+// connector or in the engine on its behalf) becomes that connector's
+// error, so the other connectors and the run go on; its open store
+// transaction was rolled back on the way up.
+func (r *run) guard(cn *conn, phase string, fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.stop(cn.name, r.panicError(cn.name, phase, p))
+			err = nil
+		}
+	}()
+	return fn()
+}
+
+// stepsRecovered runs the phases, turning a panic outside a connector's
+// own part into the run's error, so that the run is still journalled as
+// failed.
+func (r *run) stepsRecovered(ctx context.Context) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = r.panicError("", "run", p)
+		}
+	}()
+	return r.steps(ctx)
 }
 
 // isStoreErr tells store failures (which end the run) from connector
