@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +13,10 @@ import (
 
 	"github.com/syncd/syncd/internal/connectors/emulator"
 	"github.com/syncd/syncd/internal/crmsim"
+	"github.com/syncd/syncd/internal/state"
 )
+
+var flagDiskSize = flag.String("e2e.disk-size", "1280k", "size of the tmpfs that TestFullDisk fills")
 
 // TestStateFileModes: a state database created by a run, its folder and
 // its companion files are private to the service user.
@@ -244,5 +249,80 @@ func TestCorruptState(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFullDisk: a state database on a disk that fills up during a run
+// stops syncd with exit code 1 and one error line naming the database
+// and saying it is full; the database stays intact, and once the disk
+// has room again the next run resumes and converges. The disk is a small
+// tmpfs, so the test needs root (and a kernel that lets it mount one);
+// the reliability suite covers the same with a capped database
+// everywhere.
+func TestFullDisk(t *testing.T) {
+	t.Parallel()
+	disk := filepath.Join(t.TempDir(), "disk")
+	if err := os.Mkdir(disk, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	mount := func(size string, opts ...string) error {
+		args := []string{"-t", "tmpfs", "-o", strings.Join(append(opts, "size="+size, "mode=0700"), ","), "tmpfs", disk}
+		if out, err := exec.Command("mount", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("mount %v: %v: %s", args, err, bytes.TrimSpace(out))
+		}
+		return nil
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("not root: cannot mount a small tmpfs to fill")
+	}
+	if err := mount(*flagDiskSize); err != nil {
+		t.Skipf("cannot mount a small tmpfs to fill: %v", err)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", disk).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", disk, err, out)
+		}
+	})
+	e := setup(t, crmsim.Options{}, crmsim.ConfigOptions{State: filepath.Join(disk, "state.db")}, nil)
+
+	r := e.runOnce()
+	t.Logf("run on a %s disk: %s", *flagDiskSize, r)
+	if r.Code != 1 {
+		t.Errorf("run on a full disk: want exit 1, got\n%s", r)
+	}
+	lines := errorLines(r.Stderr)
+	if len(lines) != 1 || !strings.Contains(lines[0], e.state+": database or disk is full") {
+		t.Errorf("want one error line saying %s is full, got %q\n%s", e.state, lines, r)
+	}
+	// The default size fills while pushes are recorded; other sizes (or
+	// a changed schema) may fill it sooner.
+	t.Logf("%d writes reached the CRMs before the disk filled", e.totalWrites())
+	checkIntegrity(t, e.state)
+
+	if err := mount("64m", "remount"); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, e.runOnce(), 0, "run with room again")
+	before := e.totalWrites()
+	wantCode(t, e.runOnce(), 0, "run after convergence")
+	if w := e.totalWrites() - before; w != 0 {
+		t.Errorf("the run after convergence made %d writes", w)
+	}
+	e.checkConverged()
+	checkIntegrity(t, e.state)
+}
+
+// checkIntegrity fails the test unless SQLite finds the state database at
+// path intact.
+func checkIntegrity(t *testing.T, path string) {
+	t.Helper()
+	st, err := state.Open(t.Context(), path, state.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var res string
+	if err := st.ReadDB.QueryRowContext(t.Context(), "PRAGMA integrity_check").Scan(&res); err != nil || res != "ok" {
+		t.Errorf("integrity_check of %s: %q, %v", path, res, err)
 	}
 }

@@ -93,6 +93,17 @@ type inProcess struct {
 
 func (w *world) runInProcess(ctx context.Context, scale float64, tot *inProcess) *engine.Report {
 	w.t.Helper()
+	rep, err := w.runInProcessWith(ctx, scale, tot, state.Options{})
+	if err != nil {
+		w.t.Fatalf("run %d: %v", w.runs, err)
+	}
+	return rep
+}
+
+// runInProcessWith is runInProcess with the store opened with opts; it
+// returns the run's own error (the store's) instead of failing the test.
+func (w *world) runInProcessWith(ctx context.Context, scale float64, tot *inProcess, opts state.Options) (*engine.Report, error) {
+	w.t.Helper()
 	cfg, err := config.Load(w.cfg, registry.Types())
 	if err != nil {
 		w.t.Fatal(err)
@@ -104,7 +115,7 @@ func (w *world) runInProcess(ctx context.Context, scale float64, tot *inProcess)
 	}
 	defer logf.Close()
 	logger := slog.New(red.Handler(slog.NewJSONHandler(logf, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	st, err := state.Open(ctx, cfg.StatePath(), state.Options{})
+	st, err := state.Open(ctx, cfg.StatePath(), opts)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -134,15 +145,14 @@ func (w *world) runInProcess(ctx context.Context, scale float64, tot *inProcess)
 	}
 	w.runs++
 	rep, err := eng.Run(ctx, engine.RunOptions{})
-	if err != nil {
-		w.t.Fatalf("run %d: %v", w.runs, err)
+	if rep != nil {
+		for _, c := range rep.Connectors {
+			tot.retries += c.Retries
+			tot.reads += c.Reads
+			tot.writes += c.Writes
+		}
 	}
-	for _, c := range rep.Connectors {
-		tot.retries += c.Retries
-		tot.reads += c.Reads
-		tot.writes += c.Writes
-	}
-	return rep
+	return rep, err
 }
 
 // stormResult is what one world's sync to convergence took.

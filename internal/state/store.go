@@ -46,6 +46,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// MaxPageCount, when positive, caps the database at that many pages
+	// (SQLite's max_page_count, on the writer connection): a write that
+	// needs more fails as on a full disk. Tests use it to fill the
+	// "disk" at a chosen size; a cap below the current size is raised
+	// to it by SQLite.
+	MaxPageCount int
 }
 
 // ErrLocked is returned when another syncd holds the database.
@@ -84,9 +90,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		}
 	}
 	var err error
-	s.DB, err = sql.Open("sqlite", dsn(path, false))
+	s.DB, err = sql.Open("sqlite", dsn(path, false, opts.MaxPageCount))
 	if err == nil {
-		s.ReadDB, err = sql.Open("sqlite", dsn(path, true))
+		s.ReadDB, err = sql.Open("sqlite", dsn(path, true, 0))
 	}
 	if err != nil {
 		s.Close()
@@ -107,7 +113,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-func dsn(path string, readOnly bool) string {
+func dsn(path string, readOnly bool, maxPageCount int) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(1)")
@@ -121,6 +127,9 @@ func dsn(path string, readOnly bool) string {
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Set("_txlock", "immediate")
+		if maxPageCount > 0 {
+			q.Add("_pragma", "max_page_count("+strconv.Itoa(maxPageCount)+")")
+		}
 	}
 	return "file:" + path + "?" + q.Encode()
 }
@@ -198,6 +207,9 @@ func (s *Store) migrate(ctx context.Context, opts Options) error {
 		return err
 	}
 	if _, err := p.Up(ctx); err != nil {
+		if isFull(err) {
+			return s.writeErr("", err)
+		}
 		return fmt.Errorf("state: %s: apply migrations: %w", s.Path, err)
 	}
 	return nil
@@ -255,14 +267,17 @@ func unwrapPath(err error) error {
 func (s *Store) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.DB.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("state: begin: %w", err)
+		return s.writeErr("begin", err)
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
+		if isFull(err) {
+			return s.writeErr("", err)
+		}
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("state: commit: %w", err)
+		return s.writeErr("commit", err)
 	}
 	return nil
 }

@@ -122,3 +122,63 @@ func TestReadOnlyFolder(t *testing.T) {
 		t.Fatalf("read-only folder: err = %v", err)
 	}
 }
+
+// TestFullDatabase: a write that finds no room (here the database capped
+// at its size plus two pages, as a full disk would stop it) fails with
+// ErrFull and a message naming the database, the transaction leaves
+// nothing behind, and with room again the same write succeeds.
+func TestFullDatabase(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pages int
+	if err := s.DB.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s, err = Open(ctx, path, Options{MaxPageCount: pages + 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rows = 100 // of 1 KB: more than two pages hold
+	fill := func(s *Store) error {
+		return s.Update(ctx, func(w *WriteTx) error {
+			for range rows {
+				if _, err := w.exec(`INSERT INTO runs (started_at, error) VALUES ('x', ?)`, strings.Repeat("e", 1000)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	err = fill(s)
+	if !errors.Is(err, ErrFull) {
+		t.Fatalf("writing past the cap: err = %v, want ErrFull", err)
+	}
+	want := "state: " + path + ": database or disk is full: free space on the disk that holds it and run syncd again (the database keeps every batch saved before this one; the next run resumes from there)"
+	if err.Error() != want {
+		t.Errorf("message:\n got %s\nwant %s", err, want)
+	}
+	var n int
+	if err := s.DB.QueryRowContext(ctx, "SELECT count(*) FROM runs").Scan(&n); err != nil || n != 0 {
+		t.Errorf("the failed transaction left %d runs (err %v)", n, err)
+	}
+	s.Close()
+
+	s, err = Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := fill(s); err != nil {
+		t.Fatalf("with room again: %v", err)
+	}
+	var check string
+	if err := s.DB.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+		t.Errorf("integrity_check: %q, %v", check, err)
+	}
+}

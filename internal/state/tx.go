@@ -25,7 +25,7 @@ type WriteTx struct {
 func (s *Store) Begin(ctx context.Context) (*WriteTx, error) {
 	tx, err := s.DB.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("state: begin: %w", err)
+		return nil, s.writeErr("begin", err)
 	}
 	return &WriteTx{s: s, tx: tx, ctx: ctx, stmts: map[string]*sql.Stmt{}}, nil
 }
@@ -51,7 +51,7 @@ func (w *WriteTx) Commit() error {
 	w.done = true
 	w.closeStmts()
 	if err := w.tx.Commit(); err != nil {
-		return fmt.Errorf("state: commit: %w", err)
+		return w.s.writeErr("commit", err)
 	}
 	return nil
 }
@@ -81,7 +81,7 @@ func (w *WriteTx) stmt(query string) (*sql.Stmt, error) {
 	// is held by it, so preparing on the pool would wait forever.
 	st, err := w.tx.PrepareContext(w.ctx, query)
 	if err != nil {
-		return nil, fmt.Errorf("state: prepare %s: %w", queryName(query), err)
+		return nil, w.s.writeErr("prepare "+queryName(query), err)
 	}
 	w.stmts[query] = st
 	return st, nil
@@ -94,7 +94,7 @@ func (w *WriteTx) exec(query string, args ...any) (sql.Result, error) {
 	}
 	res, err := st.ExecContext(w.ctx, args...)
 	if err != nil {
-		return nil, fmt.Errorf("state: %s: %w", queryName(query), err)
+		return nil, w.s.writeErr(queryName(query), err)
 	}
 	return res, nil
 }
@@ -117,7 +117,7 @@ func (w *WriteTx) query(query string, scan func(rows *sql.Rows) error, args ...a
 	}
 	rows, err := st.QueryContext(w.ctx, args...)
 	if err != nil {
-		return fmt.Errorf("state: %s: %w", queryName(query), err)
+		return w.s.writeErr(queryName(query), err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -126,7 +126,7 @@ func (w *WriteTx) query(query string, scan func(rows *sql.Rows) error, args ...a
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("state: %s: %w", queryName(query), err)
+		return w.s.writeErr(queryName(query), err)
 	}
 	return nil
 }
