@@ -19,23 +19,40 @@ import (
 var flagDiskSize = flag.String("e2e.disk-size", "1280k", "size of the tmpfs that TestFullDisk fills")
 
 // TestStateFileModes: a state database created by a run, its folder and
-// its companion files are private to the service user.
+// its companion files are private to the service user. The WAL and
+// shared-memory files exist only while the database is open, so their
+// modes are checked during a run, slowed down so that it can be caught.
 func TestStateFileModes(t *testing.T) {
 	t.Parallel()
 	e := setup(t, crmsim.Options{People: 40}, crmsim.ConfigOptions{State: filepath.Join(t.TempDir(), "var", "lib", "state.db")}, nil)
-	wantCode(t, e.runOnce(), 0, "run")
+	latency := *flagLatency
+	slow := func(string) *emulator.Fault {
+		time.Sleep(latency)
+		return nil
+	}
+	for _, h := range []*emulator.Hooks{&e.sim.OpenCRM.Hooks, &e.sim.CO3.Hooks, &e.sim.ClientBook.Hooks} {
+		h.SetRandomFaults(slow)
+		defer h.SetRandomFaults(nil)
+	}
+	d := e.start("-config", e.config, "--run-once")
+	d.waitFor("writes in the run", func() bool { return e.totalWrites() >= 3 })
+	for _, suffix := range []string{"", "-wal", "-shm", ".lock"} {
+		if st, err := os.Stat(e.state + suffix); err != nil {
+			t.Errorf("during a run: %v", err)
+		} else if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v during a run, want 0600", e.state+suffix, st.Mode().Perm())
+		}
+	}
+	if code := d.wait(time.Minute); code != 0 {
+		t.Fatalf("run exited %d; stderr:\n%s", code, d.stderr.String())
+	}
 	if st, err := os.Stat(filepath.Dir(e.state)); err != nil || st.Mode().Perm() != 0o700 {
 		t.Errorf("the state folder syncd created: %v, %v; want mode 0700", st.Mode().Perm(), err)
 	}
-	for _, suffix := range []string{"", "-wal", "-shm", ".lock"} {
-		st, err := os.Stat(e.state + suffix)
-		if err != nil {
-			if suffix == "" || suffix == ".lock" {
-				t.Error(err)
-			}
-			continue
-		}
-		if st.Mode().Perm() != 0o600 {
+	for _, suffix := range []string{"", ".lock"} {
+		if st, err := os.Stat(e.state + suffix); err != nil {
+			t.Error(err)
+		} else if st.Mode().Perm() != 0o600 {
 			t.Errorf("%s has mode %v after a run, want 0600", e.state+suffix, st.Mode().Perm())
 		}
 	}
