@@ -3,7 +3,9 @@ package reliability
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -34,12 +36,34 @@ const (
 	storm500         = 0.10
 	stormMaxLatency  = 4 * time.Millisecond
 	stormExpireEvery = 37
-	// stormMaxRuns bounds the runs until one exits 0 and writes nothing.
-	stormMaxRuns = 10
 	// stormMaxCallRatio bounds the API calls per record of the storm
 	// against a run without faults.
 	stormMaxCallRatio = 3.0
 )
+
+// stormUnsettled bounds the chance that the storm's run cap is reached
+// while the sync is still making progress.
+const stormUnsettled = 1e-3
+
+// stormMaxRuns bounds the runs until one exits 0 and writes nothing, for
+// a storm over people sample people. It grows with the logarithm of the
+// size because of how creates are settled: a create the CRM answered
+// with a server error may have made the contact, so it is not repeated in
+// that run; it waits, as "attempted", for the next run's pull to show
+// that the CRM lacks it, and is sent again then. Every run thus settles
+// the creates left uncertain by the one before, except those that meet a
+// fault again. At worst every fault (429s included) leaves a create
+// uncertain, so of the first sync's creates (fewer than people) a share
+// q = storm429+storm500 is left after run 1, and the share q of those
+// after each later run. After k more runs the expected number left is
+// q·people·q^k; the cap allows k such that this is below stormUnsettled,
+// plus the first run and the final run that writes nothing. That is 13
+// runs for the CI size of 1,000 people and 15 for 20,000.
+func stormMaxRuns(people int) int {
+	q := storm429 + storm500
+	k := math.Ceil(math.Log(q*float64(people)/stormUnsettled) / math.Log(1/q))
+	return 2 + int(k)
+}
 
 // stormFaults injects one emulator's faults; its random numbers come from
 // the test's seed.
@@ -173,12 +197,28 @@ func (w *world) syncToConvergence(ctx context.Context, scale float64) stormResul
 	w.t.Helper()
 	var res stormResult
 	for i := 1; ; i++ {
-		if i > stormMaxRuns {
-			w.t.Fatalf("no run exited 0 without writes within %d runs", stormMaxRuns)
+		if limit := stormMaxRuns(*flagStormPeople); i > limit {
+			w.t.Fatalf("no run exited 0 without writes within %d runs", limit)
 		}
-		before := w.writes()
-		rep := w.runInProcess(ctx, scale, &res.pacer)
+		before, callsBefore := w.writes(), w.calls()
+		var run inProcess
+		rep := w.runInProcess(ctx, scale, &run)
+		res.pacer.retries += run.retries
+		res.pacer.reads += run.reads
+		res.pacer.writes += run.writes
 		res.runs++
+		// Per-run progress shows how the creates left uncertain by one
+		// run are settled by the next (see stormMaxRuns).
+		var per []string
+		for _, c := range rep.Connectors {
+			s := fmt.Sprintf("%s pulled %d changed %d created %d updated %d failed %d retries %d", c.Name, c.Pulled, c.Changed, c.Created, c.Updated, c.Failed, c.Retries)
+			if c.Err != nil {
+				s += fmt.Sprintf(" stopped: %v", c.Err)
+			}
+			per = append(per, s)
+		}
+		w.t.Logf("run %d: exit %d, %d API calls, %d write calls, %d open failed records, %d conflicts; %s",
+			i, rep.ExitCode(), w.calls()-callsBefore, w.writes()-before, rep.Failed, rep.Conflicts, strings.Join(per, "; "))
 		if i == 1 {
 			w.userEdits(*flagStormPeople/20+5, "storm")
 			w.addPeople(5, "storm")
@@ -186,11 +226,6 @@ func (w *world) syncToConvergence(ctx context.Context, scale float64) stormResul
 		}
 		if rep.ExitCode() == 0 && w.writes() == before {
 			break
-		}
-		for _, c := range rep.Connectors {
-			if c.Err != nil {
-				w.t.Logf("run %d: %s: %v", w.runs, c.Name, c.Err)
-			}
 		}
 	}
 	res.calls = w.calls()
@@ -203,7 +238,7 @@ func (w *world) syncToConvergence(ctx context.Context, scale float64) stormResul
 // TestFaultStorm syncs two emulated CRMs that answer a fifth of all calls
 // 429 (Retry-After 0 or 1), a tenth 500, with a few milliseconds of
 // latency, and expire every session now and then (OpenCRM in login mode,
-// and CO3). The sync must converge within a bounded number of runs with
+// and CO3). The sync must converge within stormMaxRuns runs with
 // no duplicate, no lost person or edit, and API calls per record within
 // stormMaxCallRatio of the same sync without faults.
 func TestFaultStorm(t *testing.T) {
