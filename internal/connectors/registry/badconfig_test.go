@@ -1,15 +1,19 @@
 package registry
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/syncd/syncd/internal/config"
 )
 
-// A table of broken configs, each with the exact message a user sees.
-func TestBadConfigs(t *testing.T) {
-	const base = `state = "s.db"
+// Configs the bad-config cases start from: a memory connector, which
+// needs no base URL or credentials, and an OpenCRM one, which needs both.
+const (
+	memoryConfig = `state = "s.db"
 [[connectors]]
 name = "crm"
 type = "memory"
@@ -17,7 +21,7 @@ type = "memory"
 canonical = "email"
 remote = "email"
 `
-	const ocrm = `state = "s.db"
+	openCRMConfig = `state = "s.db"
 [[connectors]]
 name = "o"
 type = "opencrm"
@@ -27,53 +31,194 @@ credentials = { key = "k", passkey = "p" }
 canonical = "email"
 remote = "email"
 `
-	env := map[string]string{"EMPTY": ""}
+	clientAPIConfig = `state = "s.db"
+[[connectors]]
+name = "hosting"
+type = "clientapi"
+base_url = "https://h.example/index.php"
+credentials = { apikey = "a" }
+direction = "pull"
+[[connectors.fields]]
+canonical = "email"
+remote = "email"
+`
+	clientBookConfig = `state = "s.db"
+[[connectors]]
+name = "cb"
+type = "clientbook"
+base_url = "https://cb.example"
+credentials = { app_id = "i", app_key = "k", token = "t", secret = "s" }
+[[connectors.fields]]
+canonical = "email"
+remote = "client_email"
+`
+)
+
+// withoutState drops a config's first line (state = ...).
+func withoutState(text string) string {
+	_, rest, _ := strings.Cut(text, "\n")
+	return rest
+}
+
+// replace is strings.Replace once, failing loudly when old is absent so
+// that a case cannot silently test the unbroken config.
+func replace(t *testing.T, text, old, new string) string {
+	t.Helper()
+	if !strings.Contains(text, old) {
+		t.Fatalf("case text lacks %q", old)
+	}
+	return strings.Replace(text, old, new, 1)
+}
+
+// TestBadConfigs loads broken configs from a file, as check-config does,
+// and compares every line of the error with the lines a user sees:
+// check-config prints them under "<file> has problems:" (a TOML syntax
+// error, which stops decoding, is the only line), each as
+// "path: what is wrong (got "value")". The config's folder is written
+// $DIR in the expected lines.
+func TestBadConfigs(t *testing.T) {
+	t.Setenv("SYNCD_TEST_EMPTY", "")
+	os.Unsetenv("SYNCD_TEST_UNSET")
 	cases := []struct {
-		name, text, want string
+		name  string
+		text  func(t *testing.T) string
+		files map[string]string // written beside the config
+		want  []string
 	}{
-		{"syntax error", "state = \n", "/c.toml:1:9: expected value but found '\\n' instead"},
-		{"unterminated string", "state = \"s.db\n", "/c.toml:1:"},
-		{"wrong type", "state = 5\n" + base[len(`state = "s.db"`)+1:], "incompatible types: TOML value has type int64; destination has type string"},
-		{"unknown top-level key", "stat = \"x\"\n" + base, "stat: unknown key"},
-		{"unknown connector key", strings.Replace(base, `type = "memory"`, "type = \"memory\"\ncolour = 1", 1), "connectors[].colour: unknown key"},
-		{"missing state", base[len(`state = "s.db"`)+1:], "state: missing: the path of the state database"},
-		{"bad schedule", "schedule = \"every 5 minutes\"\n" + base, `schedule: not a cron spec or @every duration: `},
-		{"bad log level", "[log]\nlevel = \"loud\"\n", ""},
-		{"no connectors", "state = \"s.db\"\n", "connectors: missing: at least one [[connectors]] table is needed"},
-		{"duplicate names", base + strings.Replace(base[len(`state = "s.db"`)+1:], "", "", 1), `connectors[1].name: duplicate connector name, also used by connectors[0] (got "crm")`},
-		{"unknown type", strings.Replace(base, `"memory"`, `"salesforce"`, 1), `connectors[0].type: unknown connector type (got "salesforce"); one of carddav, clientapi, clientbook, co3, memory, opencrm, vcarddir`},
-		{"unknown canonical field", strings.Replace(base, `canonical = "email"`, `canonical = "e-mail"`, 1), `connectors[0].fields[0].canonical: unknown canonical field (got "e-mail")`},
-		{"unknown transform", base + "transforms = [\"shout\"]\n", `connectors[0].fields[0].transforms[0]: unknown transform (got "shout")`},
-		{"push on a pull-only connector", strings.Replace(base, `type = "memory"`, "type = \"clientapi\"\nbase_url = \"https://h.example/index.php\"\ncredentials = { apikey = \"a\" }\ndirection = \"push\"", 1), `connectors[0].direction: connector type clientapi is pull-only: set direction = "pull" (got "push")`},
-		{"pull-only left at both", strings.Replace(base, `type = "memory"`, "type = \"clientapi\"\nbase_url = \"https://h.example/index.php\"\ncredentials = { apikey = \"a\" }", 1), `connectors[0].direction: connector type clientapi is pull-only: set direction = "pull" (got "both")`},
-		{"unset env reference", strings.Replace(ocrm, `passkey = "p"`, `passkey = "env:SYNCD_TEST_UNSET"`, 1), `connectors[0].credentials.passkey: environment variable SYNCD_TEST_UNSET is not set (got "env:SYNCD_TEST_UNSET")`},
-		{"empty env reference", strings.Replace(ocrm, `passkey = "p"`, `passkey = "env:EMPTY"`, 1), `connectors[0].credentials.passkey: environment variable EMPTY is empty (got "env:EMPTY")`},
-		{"missing credential file", strings.Replace(ocrm, `passkey = "p"`, `passkey = "file:/nonexistent/passkey"`, 1), `connectors[0].credentials.passkey: cannot read credential file /nonexistent/passkey: no such file or directory (got "file:/nonexistent/passkey")`},
-		{"missing credential", strings.Replace(ocrm, `, passkey = "p"`, ``, 1), `connectors[0].credentials.passkey: missing`},
-		{"plain http to a remote host", strings.Replace(ocrm, "https://x.opencrm", "http://x.opencrm", 1), `connectors[0].base_url: plain http is allowed only for loopback hosts; use https (got "http://x.opencrm.co.uk/api/rest")`},
-		{"missing base url", strings.Replace(ocrm, `base_url = "https://x.opencrm.co.uk/api/rest"`, ``, 1), `connectors[0].base_url: missing`},
-		{"bad option value", ocrm + "[connectors.options]\ntime_zone = \"Europe/Lundon\"\n", `connectors[0].options.time_zone: unknown time zone (got "Europe/Lundon")`},
-		{"unknown option", ocrm + "[connectors.options]\nzone = \"UTC\"\n", `connectors[].options.zone: unknown key`},
-		{"priority names unknown connector", "[conflicts]\npolicy = \"priority\"\npriority = [\"nope\"]\n" + base, `conflicts.priority[0]: no connector has this name (got "nope")`},
-		{"bad policy", "[conflicts]\npolicy = \"oldest\"\n" + base, `conflicts.policy: must be newest, priority or manual (got "oldest")`},
-		{"bad delete ratio", "[deletions]\nmax_delete_ratio = 5.0\n" + base, `deletions.max_delete_ratio: must be between 0 and 1 (got 5)`},
-		{"bad direction", strings.Replace(base, `type = "memory"`, "type = \"memory\"\ndirection = \"sideways\"", 1), `connectors[0].direction: must be both, pull or push (got "sideways")`},
-		{"negative rate", strings.Replace(base, `type = "memory"`, "type = \"memory\"\nrate = -1.0", 1), `connectors[0].rate: must not be negative (got -1)`},
-		{"bad timeout", strings.Replace(base, `type = "memory"`, "type = \"memory\"\ntimeout = \"soon\"", 1), `not a duration like "30s" or "5m" (got "soon")`},
-		{"no field mappings", "state = \"s.db\"\n[[connectors]]\nname = \"m\"\ntype = \"memory\"\n", `connectors[0].fields: missing: a connector needs at least one [[connectors.fields]] mapping`},
+		// TOML syntax.
+		{"syntax error", func(*testing.T) string { return "state = \n" },
+			nil, []string{`$DIR/c.toml:1:9: expected value but found '\n' instead`}},
+		{"unterminated string", func(*testing.T) string { return "state = \"s.db\n" },
+			nil, []string{`$DIR/c.toml:1:14: strings cannot contain newlines`}},
+		{"key given twice", func(*testing.T) string { return "state = \"a.db\"\nstate = \"b.db\"\n" + withoutState(memoryConfig) },
+			nil, []string{`$DIR/c.toml:2:16: Key 'state' has already been defined.`}},
+		{"table header not closed", func(*testing.T) string { return "[log\nlevel = \"info\"\n" },
+			nil, []string{`$DIR/c.toml:2:5: expected '.' or ']' to end table name, but got '\n' instead`}},
+
+		// Wrong types.
+		{"state is a number", func(*testing.T) string { return "state = 5\n" + withoutState(memoryConfig) },
+			nil, []string{`$DIR/c.toml: toml: line 1 (last key "state"): incompatible types: TOML value has type int64; destination has type string`}},
+		{"rate is a string", func(t *testing.T) string {
+			return replace(t, memoryConfig, `type = "memory"`, "type = \"memory\"\nrate = \"fast\"")
+		}, nil, []string{`$DIR/c.toml: toml: line 5 (last key "connectors.rate"): incompatible types: TOML value has type string; destination has type float`}},
+		{"connectors is one table", func(*testing.T) string { return "state = \"s.db\"\n[connectors]\nname = \"crm\"\n" },
+			nil, []string{`$DIR/c.toml: toml: line 2 (last key "connectors"): incompatible types: TOML value has type map[string]any; destination has type slice`}},
+		{"timeout is not a duration", func(t *testing.T) string {
+			return replace(t, memoryConfig, `type = "memory"`, "type = \"memory\"\ntimeout = \"soon\"")
+		}, nil, []string{`$DIR/c.toml:5:12: not a duration like "30s" or "5m" (got "soon")`}},
+
+		// Unknown keys.
+		{"unknown top-level key", func(*testing.T) string { return "stat = \"x\"\n" + memoryConfig },
+			nil, []string{`stat: unknown key`}},
+		{"unknown connector key", func(t *testing.T) string {
+			return replace(t, memoryConfig, `type = "memory"`, "type = \"memory\"\ncolour = 1")
+		}, nil, []string{`connectors[].colour: unknown key`}},
+		{"unknown option", func(*testing.T) string { return openCRMConfig + "[connectors.options]\nzone = \"UTC\"\n" },
+			nil, []string{`connectors[].options.zone: unknown key`}},
+		{"unknown credential", func(t *testing.T) string {
+			return replace(t, clientBookConfig, `secret = "s"`, `secret = "s", password = "hunter2"`)
+		}, nil, []string{`connectors[0].credentials.password: unknown credential for type clientbook; expected app_id, app_key, token, secret`}},
+
+		// Missing parts.
+		{"no state", func(*testing.T) string { return withoutState(memoryConfig) },
+			nil, []string{`state: missing: the path of the state database, e.g. "/var/lib/syncd/state.db"`}},
+		{"no connectors", func(*testing.T) string { return "state = \"s.db\"\n" },
+			nil, []string{`connectors: missing: at least one [[connectors]] table is needed`}},
+		{"no field mappings", func(*testing.T) string { return "state = \"s.db\"\n[[connectors]]\nname = \"m\"\ntype = \"memory\"\n" },
+			nil, []string{`connectors[0].fields: missing: a connector needs at least one [[connectors.fields]] mapping`}},
+		{"no credential", func(t *testing.T) string { return replace(t, openCRMConfig, `, passkey = "p"`, ``) },
+			nil, []string{`connectors[0].credentials.passkey: missing`}},
+		{"no base url", func(t *testing.T) string {
+			return replace(t, openCRMConfig, `base_url = "https://x.opencrm.co.uk/api/rest"`, ``)
+		},
+			nil, []string{`connectors[0].base_url: missing`}},
+
+		// Connectors.
+		{"duplicate connector names", func(*testing.T) string { return memoryConfig + withoutState(memoryConfig) },
+			nil, []string{`connectors[1].name: duplicate connector name, also used by connectors[0] (got "crm")`}},
+		{"unknown type", func(t *testing.T) string { return replace(t, memoryConfig, `"memory"`, `"salesforce"`) },
+			nil, []string{`connectors[0].type: unknown connector type (got "salesforce"); one of carddav, clientapi, clientbook, co3, memory, opencrm, vcarddir`}},
+		{"bad direction", func(t *testing.T) string {
+			return replace(t, memoryConfig, `type = "memory"`, "type = \"memory\"\ndirection = \"sideways\"")
+		}, nil, []string{`connectors[0].direction: must be both, pull or push (got "sideways")`}},
+		{"push on a pull-only connector", func(t *testing.T) string {
+			return replace(t, clientAPIConfig, `direction = "pull"`, `direction = "push"`)
+		}, nil, []string{`connectors[0].direction: connector type clientapi is pull-only: set direction = "pull" (got "push")`}},
+		{"pull-only connector left at both", func(t *testing.T) string { return replace(t, clientAPIConfig, `direction = "pull"`, ``) },
+			nil, []string{`connectors[0].direction: connector type clientapi is pull-only: set direction = "pull" (got "both")`}},
+		{"negative rate", func(t *testing.T) string {
+			return replace(t, memoryConfig, `type = "memory"`, "type = \"memory\"\nrate = -1.0")
+		}, nil, []string{`connectors[0].rate: must not be negative (got -1)`}},
+		{"plain http to a remote host", func(t *testing.T) string { return replace(t, openCRMConfig, "https://x.opencrm", "http://x.opencrm") },
+			nil, []string{`connectors[0].base_url: plain http is allowed only for loopback hosts; use https (got "http://x.opencrm.co.uk/api/rest")`}},
+		{"bad option value", func(*testing.T) string {
+			return openCRMConfig + "[connectors.options]\ntime_zone = \"Europe/Lundon\"\n"
+		},
+			nil, []string{`connectors[0].options.time_zone: unknown time zone (got "Europe/Lundon")`}},
+
+		// Field mappings.
+		{"mapping to an unknown field", func(t *testing.T) string {
+			return replace(t, memoryConfig, `canonical = "email"`, `canonical = "e-mail"`)
+		},
+			nil, []string{`connectors[0].fields[0].canonical: unknown canonical field (got "e-mail"); use one of prefix, given_name, family_name, email, email2, phone, mobile, fax, company, job_title, street, city, region, postcode, country, birthday, website, notes or custom.<name>`}},
+		{"unknown transform", func(*testing.T) string { return memoryConfig + "transforms = [\"shout\"]\n" },
+			nil, []string{`connectors[0].fields[0].transforms[0]: unknown transform (got "shout")`}},
+
+		// Credential references.
+		{"env reference to an unset variable", func(t *testing.T) string {
+			return replace(t, openCRMConfig, `passkey = "p"`, `passkey = "env:SYNCD_TEST_UNSET"`)
+		}, nil, []string{`connectors[0].credentials.passkey: environment variable SYNCD_TEST_UNSET is not set (got "env:SYNCD_TEST_UNSET")`}},
+		{"env reference to an empty variable", func(t *testing.T) string {
+			return replace(t, openCRMConfig, `passkey = "p"`, `passkey = "env:SYNCD_TEST_EMPTY"`)
+		}, nil, []string{`connectors[0].credentials.passkey: environment variable SYNCD_TEST_EMPTY is empty (got "env:SYNCD_TEST_EMPTY")`}},
+		{"file reference to a missing file", func(t *testing.T) string {
+			return replace(t, openCRMConfig, `passkey = "p"`, `passkey = "file:passkey.txt"`)
+		}, nil, []string{`connectors[0].credentials.passkey: cannot read credential file $DIR/passkey.txt: no such file or directory (got "file:passkey.txt")`}},
+		{"file reference to an empty file", func(t *testing.T) string {
+			return replace(t, openCRMConfig, `passkey = "p"`, `passkey = "file:passkey.txt"`)
+		}, map[string]string{"passkey.txt": "\n"}, []string{`connectors[0].credentials.passkey: credential file $DIR/passkey.txt is empty (got "file:passkey.txt")`}},
+
+		// Other sections.
+		{"bad schedule", func(*testing.T) string { return "schedule = \"every 5 minutes\"\n" + memoryConfig },
+			nil, []string{`schedule: not a cron spec or @every duration: expected exactly 5 fields, found 3: [every 5 minutes] (got "every 5 minutes")`}},
+		{"bad log level", func(*testing.T) string { return "[log]\nlevel = \"loud\"\n" },
+			nil, []string{
+				`state: missing: the path of the state database, e.g. "/var/lib/syncd/state.db"`,
+				`log.level: must be debug, info, warn or error (got "loud")`,
+				`connectors: missing: at least one [[connectors]] table is needed`,
+			}},
+		{"priority names an unknown connector", func(*testing.T) string {
+			return memoryConfig + "[conflicts]\npolicy = \"priority\"\npriority = [\"nope\"]\n"
+		}, nil, []string{`conflicts.priority[0]: no connector has this name (got "nope")`}},
+		{"bad policy", func(*testing.T) string { return memoryConfig + "[conflicts]\npolicy = \"oldest\"\n" },
+			nil, []string{`conflicts.policy: must be newest, priority or manual (got "oldest")`}},
+		{"bad delete ratio", func(*testing.T) string { return memoryConfig + "[deletions]\nmax_delete_ratio = 5.0\n" },
+			nil, []string{`deletions.max_delete_ratio: must be between 0 and 1 (got 5)`}},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if tc.want == "" {
-				tc.want = `log.level: must be debug, info, warn or error (got "loud")`
+		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "c.toml")
+			text := tc.text(t)
+			if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+				t.Fatal(err)
 			}
-			_, err := config.Parse([]byte(tc.text), "/c.toml", Types(), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+			for name, content := range tc.files {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := config.Load(path, Types())
 			if err == nil {
-				t.Fatalf("config accepted:\n%s", tc.text)
+				t.Fatalf("config accepted:\n%s", text)
 			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("message lacks %q; got:\n%v", tc.want, err)
+			got := strings.Split(strings.ReplaceAll(err.Error(), dir, "$DIR"), "\n")
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("config:\n%s\ngot:\n  %s\nwant:\n  %s", text, strings.Join(got, "\n  "), strings.Join(tc.want, "\n  "))
 			}
 		})
+	}
+	if len(cases) < 20 {
+		t.Errorf("only %d bad configs", len(cases))
 	}
 }
