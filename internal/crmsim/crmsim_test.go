@@ -4,12 +4,16 @@ import (
 	"context"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/syncd/syncd/internal/config"
 	"github.com/syncd/syncd/internal/connectors"
+	"github.com/syncd/syncd/internal/connectors/clientapi/clientapitest"
 	"github.com/syncd/syncd/internal/connectors/clientbook/clientbooktest"
+	"github.com/syncd/syncd/internal/connectors/emulator"
 	"github.com/syncd/syncd/internal/connectors/registry"
 	"github.com/syncd/syncd/internal/crmsim"
 	"github.com/syncd/syncd/internal/redact"
@@ -25,7 +29,22 @@ type rig struct {
 
 func newRig(t *testing.T, only ...string) *rig {
 	t.Helper()
-	sim, err := crmsim.Start(crmsim.Options{People: 60, Seed: 7, Only: only})
+	return newRigWith(t, rigOptions{}, only...)
+}
+
+// rigOptions adjust a rig.
+type rigOptions struct {
+	// clock is the emulators' clock (real time when nil).
+	clock *emulator.Clock
+	// config rewrites the generated config text.
+	config func(string) string
+	// types replaces the registry of connector types.
+	types config.Registry
+}
+
+func newRigWith(t *testing.T, o rigOptions, only ...string) *rig {
+	t.Helper()
+	sim, err := crmsim.Start(crmsim.Options{People: 60, Seed: 7, Only: only, Clock: o.clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +54,13 @@ func newRig(t *testing.T, only ...string) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Parse([]byte(text), filepath.Join(dir, "config.toml"), registry.Types(), func(string) (string, bool) { return "", false })
+	if o.config != nil {
+		text = o.config(text)
+	}
+	if o.types == nil {
+		o.types = registry.Types()
+	}
+	cfg, err := config.Parse([]byte(text), filepath.Join(dir, "config.toml"), o.types, func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatalf("crmsim config: %v", err)
 	}
@@ -77,36 +102,92 @@ func writes(rep *engine.Report) (n int64) {
 	return n
 }
 
-// The hosting account's holder reaches the other CRMs once; a login, which
-// changes lastlogin, is not a contact change and makes no write.
-func TestClientAPISyncsOnceAndIgnoresLastLogin(t *testing.T) {
-	r := newRig(t, "opencrm", "clientapi")
-	// Make the holder someone OpenCRM does not know yet.
-	r.sim.ClientAPI.EditAsUser(r.sim.ClientAPI.ID(), map[string]string{"email": "holder@hosting.example", "firstname": "Hana", "lastname": "Holder"})
-	rep := r.run(t)
-	if code := rep.ExitCode(); code != 0 {
-		t.Fatalf("first run exit %d: %+v", code, rep)
+// holderConfig maps the client area's lastlogin onto notes, which OpenCRM
+// (description) and CO3 (contact_note) carry, and leaves out the
+// config's explicit exclude of it: only the clientapi type's own default
+// exclusion keeps a login from counting as a change.
+func holderConfig(t *testing.T) func(string) string {
+	return func(text string) string {
+		const exclude = "exclude = [\"lastlogin\"]\n"
+		text = strings.TrimRight(text, "\n")
+		if !strings.Contains(text, exclude) || !strings.HasSuffix(text, "remote = \"country\"") {
+			t.Fatalf("crmsim config no longer ends with the hosting connector excluding lastlogin:\n%s", text)
+		}
+		return strings.Replace(text, exclude, "", 1) + "\n\n[[connectors.fields]]\ncanonical = \"notes\"\nremote = \"lastlogin\"\n"
 	}
-	id := r.sim.FindByEmail("opencrm", "holder@hosting.example")
-	if id == "" {
-		t.Fatalf("the client-area account did not reach OpenCRM")
+}
+
+// loginRig syncs the client area's account holder (also an OpenCRM
+// contact, not a CO3 one) into OpenCRM and CO3 on a frozen clock, checks
+// that the holder is in each exactly once, then lets an hour pass and the
+// holder log in. It returns the rig and the write calls a run then makes.
+func loginRig(t *testing.T, types config.Registry) (*rig, int) {
+	t.Helper()
+	clock := &emulator.Clock{}
+	clock.Set(time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC))
+	r := newRigWith(t, rigOptions{clock: clock, config: holderConfig(t), types: types}, "opencrm", "co3", "clientapi")
+	holder := r.sim.People[0].Email
+	if rep := r.run(t); rep.ExitCode() != 0 {
+		t.Fatalf("first run exit %d: %+v", rep.ExitCode(), rep)
 	}
-	if f, _ := r.sim.OpenCRM.Fields(id); f["firstname"] != "Hana" || f["lastname"] != "Holder" {
-		t.Errorf("OpenCRM holds %v", f)
+	for _, crm := range []string{"opencrm", "co3"} {
+		if n := len(r.sim.Tables()[crm].List(func(c *emulator.Contact) bool {
+			return strings.EqualFold(strings.TrimSpace(c.Fields[crmsim.EmailFields[crm]]), holder)
+		})); n != 1 {
+			t.Errorf("%s holds the account holder %s %d times, want once", crm, holder, n)
+		}
 	}
+
+	id := r.sim.ClientAPI.ID()
+	before, _ := r.sim.ClientAPI.Fields(id)
+	clock.Advance(time.Hour)
 	r.sim.ClientAPI.Login()
-	rep = r.run(t)
-	if w := writes(rep); w != 0 {
-		t.Fatalf("a run after a login made %d writes, want 0", w)
+	after, _ := r.sim.ClientAPI.Fields(id)
+	if want := clock.Now().UTC().Format(clientapitest.DateLayout); after["lastlogin"] != want || after["lastlogin"] == before["lastlogin"] {
+		t.Fatalf("the login left lastlogin %q (was %q), want %q", after["lastlogin"], before["lastlogin"], want)
 	}
-	if n := r.sim.ClientAPI.Calls("*"); n == 0 {
-		t.Fatal("client API never called")
+	writes := func() int { return r.sim.OpenCRM.Calls("edit_contact") + r.sim.CO3.Calls("setContact") }
+	reads, w := r.sim.ClientAPI.Calls(clientapitest.MethodGetDetails), writes()
+	if rep := r.run(t); rep.ExitCode() != 0 {
+		t.Fatalf("run after the login exit %d: %+v", rep.ExitCode(), rep)
+	}
+	if r.sim.ClientAPI.Calls(clientapitest.MethodGetDetails) == reads {
+		t.Fatal("the run after the login did not read the client area")
+	}
+	return r, writes() - w
+}
+
+// The hosting account's holder reaches the other CRMs once; a login, which
+// changes lastlogin, is not a contact change and makes no write, though
+// lastlogin is mapped, because the clientapi type excludes it from change
+// detection by default.
+func TestClientAPISyncsOnceAndIgnoresLastLogin(t *testing.T) {
+	r, w := loginRig(t, nil)
+	if w != 0 {
+		t.Fatalf("a run after a login made %d write calls, want 0", w)
 	}
 	// A real edit in the client area travels; the client area is never written.
+	r.sim.Clock.Advance(time.Minute)
 	r.sim.ClientAPI.EditAsUser(r.sim.ClientAPI.ID(), map[string]string{"city": "Łódź"})
 	r.run(t)
+	id := r.sim.FindByEmail("opencrm", r.sim.People[0].Email)
 	if f, _ := r.sim.OpenCRM.Fields(id); f["mailingcity"] != "Łódź" {
 		t.Errorf("city edit did not reach OpenCRM: %v", f)
+	}
+}
+
+// Without the type's default exclusion the same login is a change that is
+// written to the other CRMs: the test above would see it.
+func TestClientAPILastLoginWrittenWithoutDefaultExclusion(t *testing.T) {
+	types := registry.Types()
+	kind := types["clientapi"]
+	if !slices.Contains(kind.ExcludedFields, "lastlogin") {
+		t.Fatalf("the clientapi type does not exclude lastlogin: %v", kind.ExcludedFields)
+	}
+	kind.ExcludedFields = nil
+	types["clientapi"] = kind
+	if _, w := loginRig(t, types); w == 0 {
+		t.Fatal("with lastlogin compared, a login made no write: the mapping does not carry it")
 	}
 }
 

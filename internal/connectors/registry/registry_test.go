@@ -3,6 +3,7 @@ package registry
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -100,4 +101,30 @@ func toString(v any) string {
 	var b strings.Builder
 	_ = toml.NewEncoder(&b).Encode(map[string]any{"f": v})
 	return b.String()
+}
+
+// Client Book's use policy forbids asking for the user's Client Book
+// username or password, and its API is to be called gently: the type
+// declares only the app and token credentials, and a connector with no
+// rate set makes at most 2 requests a second.
+func TestClientBookTypeCredentialsAndRate(t *testing.T) {
+	kind := Types()["clientbook"]
+	if kind.DefaultRate != 2 || kind.DefaultBurst != 1 {
+		t.Errorf("clientbook default rate %v/s, burst %d; want 2/s, burst 1", kind.DefaultRate, kind.DefaultBurst)
+	}
+	for _, k := range append(slices.Clone(kind.Credentials), kind.OptionalCredentials...) {
+		if l := strings.ToLower(k); strings.Contains(l, "user") || strings.Contains(l, "pass") || strings.Contains(l, "login") {
+			t.Errorf("clientbook declares credential %q", k)
+		}
+	}
+	if want := []string{"app_id", "app_key", "token", "secret"}; !slices.Equal(kind.Credentials, want) || len(kind.OptionalCredentials) != 0 {
+		t.Errorf("clientbook credentials %v (optional %v), want %v", kind.Credentials, kind.OptionalCredentials, want)
+	}
+	cfg, err := config.Parse([]byte(clientBookConfig), "/etc/syncd/config.toml", Types(), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc := cfg.Connector[0]; cc.Rate != 2 || cc.Burst != 1 {
+		t.Errorf("a clientbook connector without rate runs at %v/s, burst %d; want 2/s, burst 1", cc.Rate, cc.Burst)
+	}
 }
