@@ -48,6 +48,16 @@ func TestInspection(t *testing.T) {
 	if a, b := e.fields("opencrm", shared.Email)["title"], e.fields("co3", shared.Email)["contact_job"]; a != "Head of Testing" || b != "Head of Testing" {
 		t.Errorf("after resolve --value: OpenCRM title %q, CO3 job %q; want the given value on both", a, b)
 	}
+	ex := syncd(t, "explain", "-config", e.config, shared.Email)
+	wantCode(t, ex, 0, "explain")
+	jobLine := regexp.MustCompile(`(?m)^job_title\s.*$`).FindString(ex.Stdout)
+	if !strings.Contains(jobLine, "resolved (conflict #"+m[1]+"): operator") {
+		t.Errorf("explain does not say the operator's resolution produced job_title:\n%s", ex.Stdout)
+	}
+	givenLine := regexp.MustCompile(`(?m)^given_name\s.*$`).FindString(ex.Stdout)
+	if !strings.Contains(givenLine, "first seen in ") || !strings.Contains(givenLine, ", run 1") {
+		t.Errorf("explain does not say where given_name first came from:\n%s", ex.Stdout)
+	}
 
 	// A write the CRM refuses: a failed record with OpenCRM's message,
 	// retried on the next run.

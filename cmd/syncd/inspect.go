@@ -8,6 +8,7 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -213,22 +214,56 @@ func runExplain(ctx context.Context, args []string, stdout io.Writer) (int, erro
 			}
 		}
 		why := ""
-		switch c, ok := lastConflict[f]; {
-		case ok && c.Status == "open":
+		c, hasConflict := lastConflict[f]
+		o, hasOrigin := ex.Origin(f)
+		switch {
+		case hasConflict && c.Status == "open":
 			why = fmt.Sprintf("open conflict #%d: %s", c.ID, candidates(c.Candidates))
-		case ok:
-			why = fmt.Sprintf("conflict #%d %s: %s won (%s)", c.ID, c.CreatedAt.Local().Format(time.DateTime), c.Winner, c.Reason)
-		case len(from) == len(ex.Records):
-			why = "agreed by every linked CRM"
-			if newest != "" {
-				why += "; newest change seen in " + newest + " at " + newestAt
+		case hasOrigin:
+			why = describeOrigin(o)
+			if hasConflict && strings.HasPrefix(o.How, "conflict") {
+				why += fmt.Sprintf(" (#%d: %s)", c.ID, c.Reason)
 			}
-		case len(from) > 0:
-			why = fmt.Sprintf("from %v; the others are updated on the next run", from)
+		case hasConflict:
+			why = fmt.Sprintf("conflict #%d %s: %s won (%s)", c.ID, c.CreatedAt.Local().Format(time.DateTime), c.Winner, c.Reason)
+		case len(from) == len(ex.Records) && newest != "":
+			why = "agreed by every linked CRM; newest change seen in " + newest + " at " + newestAt
+		}
+		switch {
+		case len(from) > 0 && len(from) < len(ex.Records):
+			why += fmt.Sprintf("; held by %s, the others are updated on the next run", strings.Join(from, ", "))
+		case len(from) == len(ex.Records) && why == "":
+			why = "agreed by every linked CRM"
 		}
 		fmt.Fprintf(tw, "\t%s\n", why)
 	}
 	return exitOK, tw.Flush()
+}
+
+// describeOrigin says which side's change produced a value, and when.
+func describeOrigin(o state.Origin) string {
+	what := map[string]string{
+		"created":     "first seen in %s",
+		"changed":     "changed in %s",
+		"linked":      "from %s's record when it was linked",
+		"first value": "first value, from %s",
+	}[o.How]
+	var s string
+	switch {
+	case what != "":
+		s = fmt.Sprintf(what, o.Connector)
+	case strings.HasPrefix(o.How, "resolved"):
+		s = fmt.Sprintf("%s: %s", o.How, o.Connector)
+	default:
+		s = fmt.Sprintf("%s: %s's value", o.How, o.Connector)
+	}
+	if !o.At.IsZero() {
+		s += " at " + o.At.Local().Format(time.DateTime)
+	}
+	if o.Run > 0 {
+		s += fmt.Sprintf(", run %d", o.Run)
+	}
+	return s
 }
 
 func orDash(s string) string {

@@ -123,7 +123,8 @@ func (s *Store) ResolveConflict(ctx context.Context, id int64, take string, valu
 			e.Fields = Values{}
 		}
 		e.Fields[c.Field] = v
-		if err := w.SetEntityFields(e.ID, e.Fields); err != nil {
+		origin := Origin{Connector: winner, At: s.now(), Run: c.RunID, How: fmt.Sprintf("resolved (conflict #%d)", id)}
+		if err := w.SetEntityFields(e.ID, e.Fields, map[string]Origin{c.Field: origin}); err != nil {
 			return err
 		}
 		if err := w.MarkEntityDirty(e.ID, EntityRekey); err != nil {

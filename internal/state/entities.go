@@ -2,6 +2,7 @@ package state
 
 import (
 	"database/sql"
+	"encoding/json"
 	"time"
 )
 
@@ -24,9 +25,31 @@ type Entity struct {
 	Deleted bool
 }
 
-// CreateEntity inserts a dirty entity with fields and returns its id.
-func (w *WriteTx) CreateEntity(fields Values, now time.Time) (int64, error) {
-	res, err := w.exec(`INSERT INTO entities (fields, dirty, created_at) VALUES (?, 1, ?)`, EncodeValues(fields), TimeText(now))
+// Origin says where an entity's agreed value of a field came from.
+type Origin struct {
+	// Connector is the CRM whose value it is.
+	Connector string `json:"c"`
+	// At is when that CRM changed it (its modified time, or when syncd
+	// pulled it).
+	At time.Time `json:"at"`
+	// Run is the run that agreed on it.
+	Run int64 `json:"run"`
+	// How names the rule: "created", "changed", "first value", "fill",
+	// "conflict" or "resolved".
+	How string `json:"how"`
+}
+
+// AllFields is the Origins key that stands for every field not named.
+const AllFields = "*"
+
+// CreateEntity inserts a dirty entity with fields, every one of them from
+// origin, and returns its id.
+func (w *WriteTx) CreateEntity(fields Values, origin Origin, now time.Time) (int64, error) {
+	orig, err := json.Marshal(map[string]Origin{AllFields: origin})
+	if err != nil {
+		return 0, err
+	}
+	res, err := w.exec(`INSERT INTO entities (fields, dirty, created_at, origins) VALUES (?, 1, ?, ?)`, EncodeValues(fields), TimeText(now), string(orig))
 	if err != nil {
 		return 0, err
 	}
@@ -50,9 +73,18 @@ func (w *WriteTx) GetEntity(id int64) (e Entity, found bool, err error) {
 	return e, true, err
 }
 
-// SetEntityFields stores an entity's agreed values.
-func (w *WriteTx) SetEntityFields(id int64, fields Values) error {
-	_, err := w.exec(`UPDATE entities SET fields = ? WHERE id = ?`, EncodeValues(fields), id)
+// SetEntityFields stores an entity's agreed values, and where the values
+// that changed came from (merged into the origins already stored).
+func (w *WriteTx) SetEntityFields(id int64, fields Values, origins map[string]Origin) error {
+	if len(origins) == 0 {
+		_, err := w.exec(`UPDATE entities SET fields = ? WHERE id = ?`, EncodeValues(fields), id)
+		return err
+	}
+	orig, err := json.Marshal(origins)
+	if err != nil {
+		return err
+	}
+	_, err = w.exec(`UPDATE entities SET fields = ?, origins = json_patch(origins, ?) WHERE id = ?`, EncodeValues(fields), string(orig), id)
 	return err
 }
 

@@ -18,6 +18,18 @@ type Explanation struct {
 	Records []ExplainedRecord
 	// Conflicts are every conflict recorded for the entity, newest first.
 	Conflicts []Conflict
+	// Origins says where each agreed value came from; the AllFields
+	// member stands for the fields not named.
+	Origins map[string]Origin
+}
+
+// Origin returns where field's agreed value came from.
+func (ex *Explanation) Origin(field string) (Origin, bool) {
+	if o, ok := ex.Origins[field]; ok {
+		return o, true
+	}
+	o, ok := ex.Origins[AllFields]
+	return o, ok
 }
 
 // ExplainedRecord is one connector's record of the entity.
@@ -48,8 +60,8 @@ func (s *Store) Explain(ctx context.Context, key string) (*Explanation, error) {
 		}
 	}
 	ex := &Explanation{EntityID: id}
-	var fields string
-	err := db.QueryRowContext(ctx, `SELECT fields FROM entities WHERE id = ?`, id).Scan(&fields)
+	var fields, origins string
+	err := db.QueryRowContext(ctx, `SELECT fields, origins FROM entities WHERE id = ?`, id).Scan(&fields, &origins)
 	if err == sql.ErrNoRows {
 		return nil, fmt.Errorf("no entity %d", id)
 	}
@@ -57,6 +69,7 @@ func (s *Store) Explain(ctx context.Context, key string) (*Explanation, error) {
 		return nil, fmt.Errorf("state: explain: %w", err)
 	}
 	_ = json.Unmarshal([]byte(fields), &ex.Fields)
+	_ = json.Unmarshal([]byte(origins), &ex.Origins)
 	rows, err := db.QueryContext(ctx, `SELECT connector, remote_id, fields, COALESCE(synced, '{}'), COALESCE(modified_at, ''), pulled_at, deleted_at IS NOT NULL
 		FROM records WHERE entity_id = ? ORDER BY connector`, id)
 	if err != nil {

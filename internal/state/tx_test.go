@@ -23,7 +23,7 @@ func TestUpdateRollsBackOnPanic(t *testing.T) {
 			}
 		}()
 		_ = s.Update(ctx, func(w *WriteTx) error {
-			if _, err := w.CreateEntity(Values{"email": "ann@example.com"}, time.Now()); err != nil {
+			if _, err := w.CreateEntity(Values{"email": "ann@example.com"}, Origin{}, time.Now()); err != nil {
 				return err
 			}
 			panic("boom")

@@ -114,7 +114,7 @@ func (r *run) linkOne(w *state.WriteTx, d state.DirtyRecord) error {
 		// person and stay unlinked.
 		return w.ClearRecordDirty(cn.name, d.RemoteID)
 	}
-	ent, err := w.CreateEntity(d.Fields, now)
+	ent, err := w.CreateEntity(d.Fields, state.Origin{Connector: cn.name, At: now.UTC(), Run: r.id, How: "created"}, now)
 	if err != nil {
 		return err
 	}

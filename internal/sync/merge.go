@@ -40,6 +40,23 @@ type mergeResult struct {
 	// updates holds, per connector, the fields whose value on that side
 	// differs from the agreed one.
 	updates map[string][]string
+	// origins says, for each field whose agreed value this merge set,
+	// which side's value it took and why.
+	origins map[string]state.Origin
+}
+
+// setField makes c's value the agreed one of field f, noting how.
+func (res *mergeResult) setField(f string, c candidate, how string, runID int64) {
+	res.fields[f] = c.value
+	if res.origins == nil {
+		res.origins = map[string]state.Origin{}
+	}
+	res.origins[f] = state.Origin{Connector: c.conn, At: c.modified.UTC(), Run: runID, How: how}
+}
+
+// newestOf returns the candidate changed last.
+func newestOf(cands []candidate) candidate {
+	return slices.MaxFunc(cands, func(a, b candidate) int { return a.modified.Compare(b.modified) })
 }
 
 // merge merges one entity's links three ways, field by field. For each
@@ -141,12 +158,19 @@ func (e *Engine) merge(entity int64, agreed state.Values, sides []side, open map
 			continue
 		}
 		if distinct(cands) == 1 {
-			res.fields[f] = cands[0].value
+			how := "changed"
+			switch {
+			case len(changed) == 0 && len(fresh) == 0:
+				how = "first value"
+			case len(changed) == 0:
+				how = "linked"
+			}
+			res.setField(f, newestOf(cands), how, runID)
 			continue
 		}
 		if initialFill && e.cfg.Conflicts.Policy != PolicyManual {
 			win, _ := e.decide(cands)
-			res.fields[f] = win.value
+			res.setField(f, *win, "fill ("+e.cfg.Conflicts.Policy+")", runID)
 			continue
 		}
 		cf := state.Conflict{EntityID: entity, Field: f, Base: old, Candidates: map[string]string{}, Policy: e.cfg.Conflicts.Policy, RunID: runID}
@@ -161,7 +185,7 @@ func (e *Engine) merge(entity int64, agreed state.Values, sides []side, open map
 		} else {
 			cf.Status = state.ConflictSettled
 			cf.Decision, cf.Winner = win.value, win.conn
-			res.fields[f] = win.value
+			res.setField(f, *win, "conflict ("+e.cfg.Conflicts.Policy+")", runID)
 		}
 		res.conflicts = append(res.conflicts, cf)
 	}

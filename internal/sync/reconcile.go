@@ -94,7 +94,16 @@ func (r *run) reconcileOne(w *state.WriteTx, id int64) error {
 	now := e.now()
 
 	if !maps.Equal(res.fields, ent.Fields) {
-		if err := w.SetEntityFields(id, res.fields); err != nil {
+		var origins map[string]state.Origin
+		for f, o := range res.origins {
+			if v, had := ent.Fields[f]; !had || v != res.fields[f] {
+				if origins == nil {
+					origins = map[string]state.Origin{}
+				}
+				origins[f] = o
+			}
+		}
+		if err := w.SetEntityFields(id, res.fields, origins); err != nil {
 			return err
 		}
 	}
