@@ -14,6 +14,8 @@ type PulledRecord struct {
 	Modified time.Time
 	Pulled   time.Time
 	Run      int64
+	// Encoded, when set, is EncodeValues(Fields), computed ahead.
+	Encoded string
 }
 
 // RecordHash returns the stored hash of a record and whether it is a
@@ -39,12 +41,16 @@ func (w *WriteTx) TouchRecord(connector, remoteID string, run int64) error {
 // PutPulledRecord stores a new or changed snapshot and marks it dirty; a
 // tombstone comes back to life. The link and synced values are kept.
 func (w *WriteTx) PutPulledRecord(r PulledRecord) error {
+	enc := r.Encoded
+	if enc == "" {
+		enc = EncodeValues(r.Fields)
+	}
 	_, err := w.exec(`INSERT INTO records (connector, remote_id, fields, hash, modified_at, pulled_at, seen_run, dirty)
 		VALUES (?, ?, ?, ?, ?, ?, ?, 1)
 		ON CONFLICT (connector, remote_id) DO UPDATE SET fields = excluded.fields, hash = excluded.hash,
 			modified_at = excluded.modified_at, pulled_at = excluded.pulled_at, seen_run = excluded.seen_run,
 			deleted_at = NULL, dirty = 1`,
-		r.Connector, r.RemoteID, EncodeValues(r.Fields), r.Hash, nullString(TimeText(r.Modified)), TimeText(r.Pulled), r.Run)
+		r.Connector, r.RemoteID, enc, r.Hash, nullString(TimeText(r.Modified)), TimeText(r.Pulled), r.Run)
 	return err
 }
 
@@ -284,4 +290,12 @@ func (w *WriteTx) CountLive(connector string) (int64, error) {
 	var n int64
 	err := w.queryRow(`SELECT count(*) FROM records WHERE connector = ? AND deleted_at IS NULL`, connector).Scan(&n)
 	return n, err
+}
+
+// HasRecords reports whether any record of connector is stored, live or
+// deleted.
+func (w *WriteTx) HasRecords(connector string) (bool, error) {
+	var n int
+	err := w.queryRow(`SELECT EXISTS (SELECT 1 FROM records WHERE connector = ?)`, connector).Scan(&n)
+	return n == 1, err
 }

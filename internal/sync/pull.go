@@ -54,6 +54,18 @@ func (r *run) pullFrom(ctx context.Context, cn *conn, cursor string, last bool) 
 	// what it did not see is gone. A pull resumed after an interruption
 	// did not see the records of the pages before it.
 	complete := r.full || cursor == ""
+	// A connector with nothing stored yet (its first pull) has no hashes
+	// to compare with: its records are stored without looking them up.
+	fresh := false
+	if complete {
+		if err := r.update(func(w *state.WriteTx) (err error) {
+			has, err := w.HasRecords(cn.name)
+			fresh = !has
+			return err
+		}); err != nil {
+			return false, err
+		}
+	}
 	total := -1
 	if complete && cn.counter != nil && r.e.progress != nil {
 		total = r.progressTotal(ctx, cn)
@@ -63,7 +75,7 @@ func (r *run) pullFrom(ctx context.Context, cn *conn, cursor string, last bool) 
 		// Mapping and hashing happen here, outside the single writer's
 		// transaction, so they overlap with the other connectors' stores.
 		mapped := r.mapPage(cn, page)
-		if err := r.update(func(w *state.WriteTx) error { return r.storePage(w, cn, page, mapped, complete) }); err != nil {
+		if err := r.update(func(w *state.WriteTx) error { return r.storePage(w, cn, page, mapped, complete, fresh) }); err != nil {
 			return storeError{err}
 		}
 		pages++
@@ -100,10 +112,12 @@ func (r *run) pullFrom(ctx context.Context, cn *conn, cursor string, last bool) 
 	return true, nil
 }
 
-// mappedRecord is a pulled record's canonical values and their hash.
+// mappedRecord is a pulled record's canonical values, their encoding
+// and their hash.
 type mappedRecord struct {
-	fields state.Values
-	hash   string
+	fields  state.Values
+	encoded string
+	hash    string
 }
 
 // mapPage maps every live record of a page to canonical values.
@@ -114,14 +128,15 @@ func (r *run) mapPage(cn *conn, page connectors.Page) []mappedRecord {
 			continue
 		}
 		fields := cn.canonical(rec.Fields)
-		out[i] = mappedRecord{fields: fields, hash: cn.mapper.Hash(fields)}
+		out[i] = mappedRecord{fields: fields, encoded: state.EncodeValues(fields), hash: cn.mapper.Hash(fields)}
 	}
 	return out
 }
 
 // storePage stores one page (mapped by mapPage): new or changed snapshots
-// are marked dirty, unchanged ones only noted as seen.
-func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped []mappedRecord, complete bool) error {
+// are marked dirty, unchanged ones only noted as seen. fresh says the
+// store held no record of the connector when its pull began.
+func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped []mappedRecord, complete, fresh bool) error {
 	now := r.e.now()
 	var pulled, changed int
 	for i, rec := range page.Records {
@@ -136,9 +151,16 @@ func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped
 			continue
 		}
 		fields, hash := mapped[i].fields, mapped[i].hash
-		old, deleted, found, err := w.RecordHash(cn.name, rec.ID)
-		if err != nil {
-			return err
+		var (
+			old            string
+			deleted, found bool
+			err            error
+		)
+		if !fresh {
+			old, deleted, found, err = w.RecordHash(cn.name, rec.ID)
+			if err != nil {
+				return err
+			}
 		}
 		if found && !deleted && old == hash {
 			if complete {
@@ -149,7 +171,7 @@ func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped
 			continue
 		}
 		changed++
-		if err := w.PutPulledRecord(state.PulledRecord{Connector: cn.name, RemoteID: rec.ID, Fields: fields, Hash: hash, Modified: rec.Modified, Pulled: now, Run: r.id}); err != nil {
+		if err := w.PutPulledRecord(state.PulledRecord{Connector: cn.name, RemoteID: rec.ID, Fields: fields, Encoded: mapped[i].encoded, Hash: hash, Modified: rec.Modified, Pulled: now, Run: r.id}); err != nil {
 			return err
 		}
 	}
