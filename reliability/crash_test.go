@@ -14,7 +14,9 @@
 // binary wires it, because its pacers' waits (Retry-After, backoff) are
 // scaled by -storm-sleep-scale (default 0.01) so that thousands of
 // Retry-After: 1 replies do not take an hour; -storm-sleep-scale 1 waits
-// in full.
+// in full. Its cap on the runs to convergence grows with -storm-people
+// (see stormMaxRuns); -storm-max-runs N sets another, to see how many
+// runs a storm needs.
 //
 // -seed N picks the sample people, the kill moments and the user edits;
 // a failing trial is replayed with the same -seed (and -trials, since

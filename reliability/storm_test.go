@@ -26,6 +26,7 @@ import (
 var (
 	flagStormPeople = flag.Int("storm-people", 1000, "sample people of the fault storm")
 	flagSleepScale  = flag.Float64("storm-sleep-scale", 0.01, "scale of the pacer's waits (Retry-After, backoff) in the fault storm; 1 waits in full")
+	flagStormRuns   = flag.Int("storm-max-runs", 0, "runs the fault storm may take to converge (0: stormMaxRuns of -storm-people)")
 )
 
 // Fault storm rates: of every call, this share is answered 429 (half with
@@ -197,7 +198,11 @@ func (w *world) syncToConvergence(ctx context.Context, scale float64) stormResul
 	w.t.Helper()
 	var res stormResult
 	for i := 1; ; i++ {
-		if limit := stormMaxRuns(*flagStormPeople); i > limit {
+		limit := *flagStormRuns
+		if limit <= 0 {
+			limit = stormMaxRuns(*flagStormPeople)
+		}
+		if i > limit {
 			w.t.Fatalf("no run exited 0 without writes within %d runs", limit)
 		}
 		before, callsBefore := w.writes(), w.calls()
