@@ -250,32 +250,44 @@ func (c *Client) callHeader(ctx context.Context, method string, kind connectors.
 	access := ""
 	if c.auth == AuthLogin {
 		var err error
-		if access, err = c.session(ctx, ""); err != nil {
+		if access, _, err = c.session(ctx, ""); err != nil {
 			return nil, nil, err
 		}
 	}
 	body, header, err := c.send(ctx, method, kind, params, formatted, access)
-	if access != "" && errors.Is(err, connectors.ErrSessionExpired) {
-		c.log.Info("opencrm: access key expired, logging in again", "connector", c.name, "method", method)
-		if access, err = c.session(ctx, access); err != nil {
-			return nil, nil, err
-		}
-		body, header, err = c.send(ctx, method, kind, params, formatted, access)
-		if errors.Is(err, connectors.ErrSessionExpired) {
+	// An expired key is renewed once by this call and the call repeated.
+	// A key another call renewed meanwhile may have expired by the time
+	// this one uses it (calls run side by side): that does not use up
+	// this call's own renewal. maxSessionTries bounds the rounds.
+	ownLogin := false
+	for try := 1; access != "" && errors.Is(err, connectors.ErrSessionExpired); try++ {
+		if ownLogin || try >= maxSessionTries {
 			return nil, nil, fmt.Errorf("opencrm: %s: %w: Unauthorized even with a fresh access key", method, connectors.ErrAuth)
 		}
+		c.log.Info("opencrm: access key expired, logging in again", "connector", c.name, "method", method)
+		var loggedIn bool
+		if access, loggedIn, err = c.session(ctx, access); err != nil {
+			return nil, nil, err
+		}
+		ownLogin = loggedIn
+		body, header, err = c.send(ctx, method, kind, params, formatted, access)
 	}
 	return body, header, err
 }
 
+// maxSessionTries bounds the sends of one call that end in an expired
+// access key.
+const maxSessionTries = 4
+
 // session returns the access key, logging in when there is none or when
-// the current one is stale (the key an Unauthorized call used).
-func (c *Client) session(ctx context.Context, stale string) (string, error) {
+// the current one is stale (the key an Unauthorized call used). loggedIn
+// says whether this call made the login.
+func (c *Client) session(ctx context.Context, stale string) (key string, loggedIn bool, err error) {
 	c.mu.Lock()
 	cur := c.accessKey
 	c.mu.Unlock()
 	if cur != "" && cur != stale {
-		return cur, nil
+		return cur, false, nil
 	}
 	c.loginMu.Lock()
 	defer c.loginMu.Unlock()
@@ -283,7 +295,7 @@ func (c *Client) session(ctx context.Context, stale string) (string, error) {
 	cur = c.accessKey
 	c.mu.Unlock()
 	if cur != "" && cur != stale {
-		return cur, nil // another call logged in meanwhile
+		return cur, false, nil // another call logged in meanwhile
 	}
 	params := url.Values{"key": {c.key}, "passkey": {c.passkey}}
 	body, _, err := c.send(ctx, MethodLogin, connectors.Read, params, false, "")
@@ -291,17 +303,17 @@ func (c *Client) session(ctx context.Context, stale string) (string, error) {
 		if errors.Is(err, connectors.ErrSessionExpired) {
 			err = fmt.Errorf("opencrm: login: %w: Unauthorized", connectors.ErrAuth)
 		}
-		return "", err
+		return "", false, err
 	}
-	key, err := decodeLogin(body)
+	key, err = decodeLogin(body)
 	if err != nil {
-		return "", c.malformed(MethodLogin, err)
+		return "", false, c.malformed(MethodLogin, err)
 	}
 	c.redactor.Add(key)
 	c.mu.Lock()
 	c.accessKey = key
 	c.mu.Unlock()
-	return key, nil
+	return key, true, nil
 }
 
 // send makes one request through the pacer and classifies the reply.

@@ -1,9 +1,12 @@
 package opencrm
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -702,5 +705,72 @@ func TestRetryAfterHonoured(t *testing.T) {
 				t.Errorf("%s called %d times, want 2", MethodListFull, n)
 			}
 		})
+	}
+}
+
+// Writes side by side in login mode: a key another write renewed can
+// expire before this write uses it. That costs this write a login of its
+// own, not a failure: the one renewal per call is the call's own.
+//
+// Order: write 2 (crmid b) is held with key 1; key 1 expires; write 1
+// (crmid a) is refused, logs in (key 2) and succeeds; key 2 expires;
+// write 2 is let go, refused, finds key 2 already renewed by write 1,
+// is refused again, logs in itself (key 3) and succeeds.
+func TestRenewedKeyExpiredByThenIsNotAFailure(t *testing.T) {
+	var emu *opencrmtest.Server
+	held := make(chan struct{})
+	release := make(chan struct{})
+	var mu sync.Mutex
+	edits := map[string]int{}
+	wrap := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			form, _ := url.ParseQuery(string(body))
+			if strings.Contains(r.URL.Path, MethodEdit) {
+				mu.Lock()
+				edits[form.Get("crmid")]++
+				k := edits[form.Get("crmid")]
+				mu.Unlock()
+				switch {
+				case form.Get("crmid") == "2" && k == 1:
+					close(held)
+					<-release
+				case form.Get("crmid") == "1" && k == 1:
+					<-held
+					emu.ExpireSessions()
+				case form.Get("crmid") == "1" && k == 2:
+					defer func() { emu.ExpireSessions(); close(release) }()
+				}
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	e := newEnv(t, envConfig{opts: optsFor(AuthLogin), wrap: wrap})
+	emu = e.emu
+	a, b := e.emu.Seed(person(1)), e.emu.Seed(person(2))
+	if a != "1" || b != "2" {
+		t.Fatalf("seeded ids %s, %s", a, b)
+	}
+	if _, err := e.c.Get(context.Background(), a); err != nil { // logs in: key 1
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	wg.Go(func() { errs[1] = e.c.Update(context.Background(), b, map[string]string{"title": "B"}) })
+	wg.Go(func() { errs[0] = e.c.Update(context.Background(), a, map[string]string{"title": "A"}) })
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("write %d: %v", i+1, err)
+		}
+	}
+	if n := e.emu.Calls(MethodLogin); n != 3 {
+		t.Errorf("%d logins, want 3 (the first, write 1's and write 2's own)", n)
+	}
+	for id, want := range map[string]string{a: "A", b: "B"} {
+		if f, _ := e.emu.Fields(id); f["title"] != want {
+			t.Errorf("record %s title %q, want %q", id, f["title"], want)
+		}
 	}
 }
