@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -99,7 +100,7 @@ type Connector struct {
 	// Timeout per HTTP request (default 60s).
 	Timeout Duration `toml:"timeout"`
 	// Credentials by key: inline values, "env:NAME" or "file:/path".
-	Credentials map[string]string `toml:"credentials"`
+	Credentials map[string]string `toml:"credentials" config:"secret"`
 	// Exclude lists CRM fields left out of change detection, in addition
 	// to the type's defaults.
 	Exclude []string `toml:"exclude"`
@@ -150,9 +151,13 @@ func Load(path string, reg Registry) (*Config, error) {
 
 // Parse decodes and validates config text; path names its file (for
 // relative paths and messages). lookupEnv resolves "env:" references.
+//
+// Text that is not TOML is one error, "file:line:col: message". Otherwise
+// every key is decoded on its own, so a value of the wrong type is one
+// problem among the others rather than the end of the check.
 func Parse(text []byte, path string, reg Registry, lookupEnv func(string) (string, bool)) (*Config, error) {
-	var c Config
-	md, err := toml.Decode(string(text), &c)
+	var doc map[string]toml.Primitive
+	md, err := toml.Decode(string(text), &doc)
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
@@ -160,12 +165,13 @@ func Parse(text []byte, path string, reg Registry, lookupEnv func(string) (strin
 		}
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
-	c.Path = path
-	c.Dir = filepath.Dir(path)
-	c.applyDefaults()
+	c := Config{Path: path, Dir: filepath.Dir(path)}
 	v := &validator{}
-	// Options tables decode into each type's struct; what is left
-	// undecoded afterwards is unknown.
+	d := newDecoder(md, v)
+	d.fields(doc, reflect.ValueOf(&c).Elem(), loc{})
+	// Options tables decode into each type's struct; a type without
+	// options takes no keys there. An unknown type's options are left
+	// alone: its type is the problem.
 	for i := range c.Connector {
 		cc := &c.Connector[i]
 		kind, ok := reg[cc.Type]
@@ -173,34 +179,20 @@ func Parse(text []byte, path string, reg Registry, lookupEnv func(string) (strin
 			continue
 		}
 		cc.Kind = kind
-		if kind.NewOptions != nil {
-			cc.TypeOptions = kind.NewOptions()
-			if err := md.PrimitiveDecode(cc.Options, cc.TypeOptions); err != nil {
-				v.add(fmt.Sprintf("connectors[%d].options", i), "%v", err)
-			}
+		at := loc{path: fmt.Sprintf("connectors[%d]", i), key: toml.Key{"connectors"}}.child("options")
+		if kind.NewOptions == nil {
+			d.table(cc.Options, reflect.ValueOf(&struct{}{}).Elem(), at)
+			continue
 		}
+		cc.TypeOptions = kind.NewOptions()
+		d.decode(cc.Options, reflect.ValueOf(cc.TypeOptions), at)
 	}
-	for _, k := range md.Undecoded() {
-		v.add(undecodedPath(k), "unknown key")
-	}
+	c.applyDefaults()
 	c.validate(v, reg, lookupEnv)
 	if len(v.errs) > 0 {
 		return &c, errors.Join(v.errs...)
 	}
 	return &c, nil
-}
-
-// undecodedPath writes a key path; array tables lose their index in the
-// decoder's metadata, so they are marked [].
-func undecodedPath(k toml.Key) string {
-	parts := make([]string, len(k))
-	for i, p := range k {
-		parts[i] = p
-		if i < len(k)-1 && (p == "connectors" || p == "fields") {
-			parts[i] = p + "[]"
-		}
-	}
-	return strings.Join(parts, ".")
 }
 
 func (c *Config) applyDefaults() {
@@ -234,10 +226,26 @@ func (c *Config) applyDefaults() {
 }
 
 // validator collects problems.
-type validator struct{ errs []error }
+type validator struct {
+	errs []error
+	// badPaths hold values that could not be decoded; checks of them or
+	// of anything under them would only repeat the problem.
+	badPaths []string
+}
 
 func (v *validator) add(path, format string, args ...any) {
+	for _, b := range v.badPaths {
+		if path == b || strings.HasPrefix(path, b+".") || strings.HasPrefix(path, b+"[") {
+			return
+		}
+	}
 	v.errs = append(v.errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+}
+
+// bad reports a value that could not be decoded.
+func (v *validator) bad(path, format string, args ...any) {
+	v.add(path, format, args...)
+	v.badPaths = append(v.badPaths, path)
 }
 
 // DefaultMaxInFlight is a connector's default max_in_flight: enough

@@ -114,6 +114,7 @@ remote = "email"
 name = "c"
 type = "ro"
 direction = "both"
+page_size = 1.5
 [[connectors.fields]]
 canonical = "email"
 remote = "email"
@@ -127,7 +128,7 @@ remote = "email"
 		`schedule: not a cron spec or @every duration`,
 		`(got "every five minutes")`,
 		`colour: unknown key`,
-		`connectors[].options.shoe_size: unknown key`,
+		`connectors[0].options.shoe_size: unknown key`,
 		`conflicts.policy: must be newest, priority or manual (got "loudest")`,
 		`connectors[0].base_url: plain http is allowed only for loopback hosts`,
 		`connectors[0].credentials.key: environment variable MISSING_KEY is not set (got "env:MISSING_KEY")`,
@@ -138,6 +139,7 @@ remote = "email"
 		`connectors[1].name: duplicate connector name, also used by connectors[0] (got "a")`,
 		`connectors[1].type: unknown connector type (got "nosuchcrm")`,
 		`connectors[2].direction: connector type ro is pull-only`,
+		`connectors[2].page_size: must be a whole number (got 1.5)`,
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("missing problem %q in:\n%s", want, msg)

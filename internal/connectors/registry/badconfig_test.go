@@ -73,7 +73,7 @@ func replace(t *testing.T, text, old, new string) string {
 // TestBadConfigs loads broken configs from a file, as check-config does,
 // and compares every line of the error with the lines a user sees:
 // check-config prints them under "<file> has problems:" (a TOML syntax
-// error, which stops decoding, is the only line), each as
+// error, after which nothing can be checked, is the only line), each as
 // "path: what is wrong (got "value")". The config's folder is written
 // $DIR in the expected lines.
 func TestBadConfigs(t *testing.T) {
@@ -95,26 +95,74 @@ func TestBadConfigs(t *testing.T) {
 		{"table header not closed", func(*testing.T) string { return "[log\nlevel = \"info\"\n" },
 			nil, []string{`$DIR/c.toml:2:5: expected '.' or ']' to end table name, but got '\n' instead`}},
 
-		// Wrong types.
+		// Wrong types: each names the key and the value as written, and
+		// the rest of the config is still checked.
 		{"state is a number", func(*testing.T) string { return "state = 5\n" + withoutState(memoryConfig) },
-			nil, []string{`$DIR/c.toml: toml: line 1 (last key "state"): incompatible types: TOML value has type int64; destination has type string`}},
+			nil, []string{`state: must be a string (got 5)`}},
 		{"rate is a string", func(t *testing.T) string {
 			return replace(t, memoryConfig, `type = "memory"`, "type = \"memory\"\nrate = \"fast\"")
-		}, nil, []string{`$DIR/c.toml: toml: line 5 (last key "connectors.rate"): incompatible types: TOML value has type string; destination has type float`}},
+		}, nil, []string{`connectors[0].rate: must be a number (got "fast")`}},
+		{"page size is a fraction", func(t *testing.T) string {
+			return replace(t, memoryConfig, `type = "memory"`, "type = \"memory\"\npage_size = 1.5")
+		}, nil, []string{`connectors[0].page_size: must be a whole number (got 1.5)`}},
+		{"burst is a whole float", func(t *testing.T) string {
+			return replace(t, memoryConfig, `type = "memory"`, "type = \"memory\"\nburst = 2.0")
+		}, nil, []string{`connectors[0].burst: must be a whole number (got 2.0)`}},
+		{"schedule is a number", func(*testing.T) string { return "schedule = 5\n" + memoryConfig },
+			nil, []string{`schedule: must be a string (got 5)`}},
+		{"direction is a list", func(t *testing.T) string {
+			return replace(t, clientAPIConfig, `direction = "pull"`, `direction = ["pull"]`)
+		}, nil, []string{`connectors[0].direction: must be a string (got ["pull"])`}},
+		{"priority is one name", func(*testing.T) string {
+			return memoryConfig + "[conflicts]\npolicy = \"priority\"\npriority = \"crm\"\n"
+		}, nil, []string{`conflicts.priority: must be a list of strings (got "crm")`}},
+		{"priority holds a number", func(*testing.T) string {
+			return memoryConfig + "[conflicts]\npolicy = \"priority\"\npriority = [\"crm\", 2]\n"
+		}, nil, []string{`conflicts.priority[1]: must be a string (got 2)`}},
+		{"propagate is a word", func(*testing.T) string { return memoryConfig + "[deletions]\npropagate = \"yes\"\n" },
+			nil, []string{`deletions.propagate: must be true or false (got "yes")`}},
+		{"log is a string", func(*testing.T) string { return "log = \"debug\"\n" + memoryConfig },
+			nil, []string{`log: must be a table (got "debug")`}},
 		{"connectors is one table", func(*testing.T) string { return "state = \"s.db\"\n[connectors]\nname = \"crm\"\n" },
-			nil, []string{`$DIR/c.toml: toml: line 2 (last key "connectors"): incompatible types: TOML value has type map[string]any; destination has type slice`}},
+			nil, []string{`connectors: must be a list of [[connectors]] tables (got a table)`}},
+		{"fields is one table", func(t *testing.T) string {
+			return replace(t, memoryConfig, `[[connectors.fields]]`, `[connectors.fields]`)
+		},
+			nil, []string{`connectors[0].fields: must be a list of [[connectors.fields]] tables (got a table)`}},
+		{"compare is a word", func(*testing.T) string { return memoryConfig + "compare = \"no\"\n" },
+			nil, []string{`connectors[0].fields[0].compare: must be true or false (got "no")`}},
+		{"option is a number", func(*testing.T) string { return openCRMConfig + "[connectors.options]\ntime_zone = 1\n" },
+			nil, []string{`connectors[0].options.time_zone: must be a string (got 1)`}},
+		{"options is a string", func(t *testing.T) string {
+			return replace(t, openCRMConfig, `type = "opencrm"`, "type = \"opencrm\"\noptions = \"UTC\"")
+		}, nil, []string{`connectors[0].options: must be a table (got "UTC")`}},
+		{"credential is a number", func(t *testing.T) string { return replace(t, openCRMConfig, `passkey = "p"`, `passkey = 12345`) },
+			nil, []string{`connectors[0].credentials.passkey: must be a string (got a whole number)`}},
 		{"timeout is not a duration", func(t *testing.T) string {
 			return replace(t, memoryConfig, `type = "memory"`, "type = \"memory\"\ntimeout = \"soon\"")
-		}, nil, []string{`$DIR/c.toml:5:12: not a duration like "30s" or "5m" (got "soon")`}},
+		}, nil, []string{`connectors[0].timeout: not a duration like "30s" or "5m" (got "soon")`}},
+		{"timeout is a number", func(t *testing.T) string {
+			return replace(t, memoryConfig, `type = "memory"`, "type = \"memory\"\ntimeout = 30")
+		}, nil, []string{`connectors[0].timeout: must be a duration like "30s" or "5m" (got 30)`}},
+		{"wrong type among other mistakes", func(t *testing.T) string {
+			s := replace(t, openCRMConfig, `, passkey = "p"`, ``)
+			s = replace(t, s, `type = "opencrm"`, "type = \"opencrm\"\nrate = \"fast\"\nshoe_size = 9")
+			return "schedule = \"every 5 minutes\"\n" + s
+		}, nil, []string{
+			`connectors[0].rate: must be a number (got "fast")`,
+			`connectors[0].shoe_size: unknown key`,
+			`schedule: not a cron spec or @every duration: expected exactly 5 fields, found 3: [every 5 minutes] (got "every 5 minutes")`,
+			`connectors[0].credentials.passkey: missing`,
+		}},
 
 		// Unknown keys.
 		{"unknown top-level key", func(*testing.T) string { return "stat = \"x\"\n" + memoryConfig },
 			nil, []string{`stat: unknown key`}},
 		{"unknown connector key", func(t *testing.T) string {
 			return replace(t, memoryConfig, `type = "memory"`, "type = \"memory\"\ncolour = 1")
-		}, nil, []string{`connectors[].colour: unknown key`}},
+		}, nil, []string{`connectors[0].colour: unknown key`}},
 		{"unknown option", func(*testing.T) string { return openCRMConfig + "[connectors.options]\nzone = \"UTC\"\n" },
-			nil, []string{`connectors[].options.zone: unknown key`}},
+			nil, []string{`connectors[0].options.zone: unknown key`}},
 		{"unknown credential", func(t *testing.T) string {
 			return replace(t, clientBookConfig, `secret = "s"`, `secret = "s", password = "hunter2"`)
 		}, nil, []string{`connectors[0].credentials.password: unknown credential for type clientbook; expected app_id, app_key, token, secret`}},
