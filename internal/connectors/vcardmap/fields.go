@@ -186,6 +186,16 @@ func unescapeURI(raw string) string {
 	return UnescapeText(raw)
 }
 
+// escapeURI writes a URI as it is, since commas in it are not list
+// separators, unless it holds a backslash or a line break: those only
+// survive as text escapes, which unescapeURI then decodes.
+func escapeURI(v string) string {
+	if !strings.ContainsAny(v, "\\\r\n") {
+		return v
+	}
+	return EscapeText(v)
+}
+
 // readDate turns 19800517 and date-times into 1980-05-17.
 func readDate(v string) string {
 	v = strings.TrimSpace(v)
@@ -267,9 +277,10 @@ func (c *Card) Apply(fields map[string]string) error {
 				p.Params = append(p.Params, Param{Name: "VALUE", Values: []string{"text"}})
 			}
 		case "BDAY":
-			c.setSimple(c.Get("BDAY"), "BDAY", writeDate(v, v4), v == "", nil)
+			// A date holds nothing to escape; free text may.
+			c.setSimple(c.Get("BDAY"), "BDAY", EscapeText(writeDate(v, v4)), v == "", nil)
 		case "URL":
-			c.setSimple(c.Get("URL"), "URL", v, v == "", nil)
+			c.setSimple(c.Get("URL"), "URL", escapeURI(v), v == "", nil)
 		default: // FN TITLE NOTE
 			c.setSimple(c.Get(head), head, EscapeText(v), v == "", nil)
 		}

@@ -26,8 +26,10 @@ const MaxCardBytes = 1 << 20
 // ErrMalformed is wrapped by every parse error.
 var ErrMalformed = errors.New("malformed vCard")
 
-// Param is one property parameter. Values are as written (quotes removed),
-// split on commas outside quotes.
+// Param is one property parameter. Values are as written (quotes removed,
+// RFC 6868 caret sequences left encoded), split on commas outside quotes.
+// A vCard 2.1 bare type is read as a TYPE value up to the next ';' or ':'
+// and may therefore hold a DQUOTE or a comma.
 type Param struct {
 	Name   string // upper case
 	Values []string
@@ -337,14 +339,16 @@ func (c *Card) Encode() []byte {
 // AppendEncoded appends the encoded card to buf.
 func (c *Card) AppendEncoded(buf []byte) []byte {
 	buf = append(buf, "BEGIN:VCARD\r\n"...)
+	v4 := c.IsV4()
 	for _, p := range c.Props {
-		buf = appendFolded(buf, p.line())
+		buf = appendFolded(buf, p.line(v4))
 	}
 	return append(buf, "END:VCARD\r\n"...)
 }
 
-// line returns the unfolded content line of p.
-func (p *Prop) line() string {
+// line returns the unfolded content line of p; v4 selects how a DQUOTE
+// in a parameter value is written (see appendParamValue).
+func (p *Prop) line(v4 bool) string {
 	if p.raw != "" {
 		return p.raw
 	}
@@ -362,18 +366,36 @@ func (p *Prop) line() string {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			if strings.ContainsAny(v, ",;:") {
-				b.WriteByte('"')
-				b.WriteString(strings.ReplaceAll(v, `"`, "'"))
-				b.WriteByte('"')
-			} else {
-				b.WriteString(v)
-			}
+			appendParamValue(&b, v, v4)
 		}
 	}
 	b.WriteByte(':')
 	b.WriteString(p.Value)
 	return b.String()
+}
+
+// appendParamValue writes one parameter value so that Parse reads it back:
+// in double quotes when it holds ',', ';' or ':'. Neither vCard version
+// allows a DQUOTE inside a parameter value, quoted or not, yet a bare type
+// can carry one (EMAIL;":x); it is written as RFC 6868's ^' in vCard 4,
+// which readers decode back to the DQUOTE, and as ' in vCard 3, which has
+// no escape for it. Other characters, '^' included, are kept as read:
+// values are held as written, so a caret sequence is already encoded.
+func appendParamValue(b *strings.Builder, v string, v4 bool) {
+	if strings.IndexByte(v, '"') >= 0 {
+		dquote := "'"
+		if v4 {
+			dquote = "^'"
+		}
+		v = strings.ReplaceAll(v, `"`, dquote)
+	}
+	if !strings.ContainsAny(v, ",;:") {
+		b.WriteString(v)
+		return
+	}
+	b.WriteByte('"')
+	b.WriteString(v)
+	b.WriteByte('"')
 }
 
 // appendFolded appends line folded at 75 octets without splitting a UTF-8

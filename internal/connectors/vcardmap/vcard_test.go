@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -208,6 +209,81 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// A changed property re-encodes its parameters so that they read back:
+// quoted when they hold , ; or :, a DQUOTE (only a bare type can hold one)
+// as ^' in vCard 4 and ' in vCard 3, everything else as read.
+func TestParamsOfChangedProperty(t *testing.T) {
+	cases := []struct {
+		name, version, line, want string
+		types                     []string
+	}{
+		{"bare dquote 3", "3.0", `EMAIL;":x`, `EMAIL;TYPE=':a@b.c`, []string{"'"}},
+		{"bare dquote 4", "4.0", `EMAIL;":x`, `EMAIL;TYPE=^':a@b.c`, []string{"^'"}},
+		{"bare dquote and comma 3", "3.0", `EMAIL;a,"b":x`, `EMAIL;TYPE="a,'b'":a@b.c`, []string{"a", "'b'"}},
+		{"bare dquote and comma 4", "4.0", `EMAIL;a,"b":x`, `EMAIL;TYPE="a,^'b^'":a@b.c`, []string{"a", "^'b^'"}},
+		{"quoted list", "4.0", `EMAIL;TYPE="work,home":x`, `EMAIL;TYPE="work,home":a@b.c`, []string{"work", "home"}},
+		{"quoted colon", "3.0", `EMAIL;X-LABEL="a:b;c":x`, `EMAIL;X-LABEL="a:b;c":a@b.c`, nil},
+		{"list of values", "3.0", `EMAIL;TYPE=work,pref:x`, `EMAIL;TYPE=work,pref:a@b.c`, []string{"work", "pref"}},
+		{"caret kept", "4.0", `EMAIL;X-LABEL=a^^b^n:x`, `EMAIL;X-LABEL=a^^b^n:a@b.c`, nil},
+		{"empty value", "4.0", `EMAIL;X-LABEL="":x`, `EMAIL;X-LABEL=:a@b.c`, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := mustParse(t, []byte("BEGIN:VCARD\nVERSION:"+tc.version+"\n"+tc.line+"\nEND:VCARD\n"))
+			if err := c.Apply(map[string]string{"EMAIL": "a@b.c"}); err != nil {
+				t.Fatal(err)
+			}
+			data := c.Encode()
+			if !strings.Contains(string(data), "\r\n"+tc.want+"\r\n") {
+				t.Fatalf("updated card lacks %q:\n%s", tc.want, data)
+			}
+			back := mustParse(t, data)
+			if got := back.Fields()["EMAIL"]; got != "a@b.c" {
+				t.Errorf("EMAIL reads back %q", got)
+			}
+			if got := back.Get("EMAIL").Types(); !slices.Equal(got, tc.types) {
+				t.Errorf("TYPE reads back %q, want %q", got, tc.types)
+			}
+		})
+	}
+}
+
+// Values the text escapes do not reach otherwise (URL, a free-text BDAY)
+// still read back when they hold a line break or a backslash.
+func TestApplyReadsBack(t *testing.T) {
+	cases := []map[string]string{
+		{"URL": "https://example.com/a,b;c"},
+		{"URL": "https://example.com/a\nb"},
+		{"URL": `https://example.com/a\b`},
+		{"BDAY": "around\nmidsummer"},
+		{"BDAY": `1980\,or so; maybe`},
+		{"BDAY": "1980-05-17"},
+	}
+	for _, fields := range cases {
+		for _, version := range []string{"3.0", "4.0"} {
+			c := New("u", version)
+			if err := c.Apply(fields); err != nil {
+				t.Fatal(err)
+			}
+			back, err := Parse(c.Encode())
+			if err != nil {
+				t.Errorf("%s %q: %v", version, fields, err)
+				continue
+			}
+			for k, want := range fields {
+				if got := back.Fields()[k]; got != want {
+					t.Errorf("%s %s reads back %q, want %q", version, k, got, want)
+				}
+			}
+		}
+	}
+	c := New("u", "3.0")
+	_ = c.Apply(map[string]string{"URL": "https://example.com/a,b"})
+	if !strings.Contains(string(c.Encode()), "\r\nURL:https://example.com/a,b\r\n") {
+		t.Errorf("URL without a backslash or line break is not written as it is:\n%s", c.Encode())
+	}
+}
+
 func TestFoldedAndBareTypes(t *testing.T) {
 	c := mustParse(t, []byte("BEGIN:VCARD\r\nVERSION:2.1\r\nN:Do\r\n e;Jo\r\n\thn\r\nTEL;CELL;VOICE:123\r\nEND:VCARD\r\n"))
 	f := c.Fields()
@@ -237,8 +313,16 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("fields changed on re-encoding: %v != %v", got, fields)
 		}
 		_ = c.Apply(map[string]string{"EMAIL": "a@b.c", "N.given": "x", "ADR.street": ""})
-		if _, err := Parse(c.Encode()); err != nil {
+		updated := c.Encode()
+		back, err := Parse(updated)
+		if err != nil {
 			t.Fatalf("updated card does not parse: %v", err)
+		}
+		if got, want := back.Fields(), c.Fields(); !maps.Equal(got, want) {
+			t.Fatalf("updated card reads back %v, want %v", got, want)
+		}
+		if again := back.Encode(); !bytes.Equal(again, updated) {
+			t.Fatalf("updated card re-encodes differently:\n%q\nwant\n%q", again, updated)
 		}
 	})
 }
