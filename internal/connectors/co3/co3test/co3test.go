@@ -358,13 +358,19 @@ func (s *Server) checkSession(p params) *apiError {
 		return errorf("invalid_api_key", "invalid API key")
 	}
 	key := p.text("session_key")
+	// ExpireSessions writes expired under mu: copy the session while
+	// holding it.
 	s.mu.Lock()
-	ss := s.sessions[key]
+	ss, ok := s.sessions[key]
+	var cur session
+	if ok {
+		cur = *ss
+	}
 	s.mu.Unlock()
 	switch {
-	case ss == nil:
+	case !ok:
 		return errorf("invalid_session", "unknown session key")
-	case ss.expired || s.clock.Now().Sub(ss.issued) >= s.cfg.SessionTTL:
+	case cur.expired || s.clock.Now().Sub(cur.issued) >= s.cfg.SessionTTL:
 		return errorf("session_expired", "session expired; authenticate again")
 	}
 	return nil

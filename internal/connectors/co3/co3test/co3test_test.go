@@ -73,3 +73,38 @@ func TestServerSpeaksBothFormats(t *testing.T) {
 		t.Errorf("calls = %v", s.CallCounts())
 	}
 }
+
+// Sessions expired from a test while the client calls are answered
+// session_expired without a data race (run with -race).
+func TestExpireSessionsWhileCalling(t *testing.T) {
+	s := New(Config{APIKey: "key", Username: "u", Password: "pw"})
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	sum := md5.Sum([]byte("pw"))
+	auth := `{"command":{"authenticate":{"api_key":"key","username":"u","password":"` + hex.EncodeToString(sum[:]) + `"}}}`
+	m := regexp.MustCompile(`"session_key":"([0-9a-f]+)"`).FindStringSubmatch(post(t, srv.URL+"/api/authenticate", auth))
+	if m == nil {
+		t.Fatal("no session key")
+	}
+	call := `{"command":{"getContactList":{"api_key":"key","session_key":"` + m[1] + `","page":0}}}`
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				s.ExpireSessions()
+			}
+		}
+	}()
+	for range 300 {
+		post(t, srv.URL+"/api/crm", call)
+	}
+	close(stop)
+	<-done
+	if rep := post(t, srv.URL+"/api/crm", call); !strings.Contains(rep, `"code":"session_expired"`) {
+		t.Errorf("expired session accepted: %s", rep)
+	}
+}
