@@ -57,6 +57,8 @@ type flags struct {
 	keep                   bool
 	skipRate               bool
 	profile                bool
+	firstOnly              bool
+	logLevel               string
 }
 
 func main() {
@@ -72,6 +74,8 @@ func main() {
 	fs.IntVar(&f.rateShared, "rate-shared", -1, "shared people for the rate-limited run (default half of -rate-people)")
 	fs.StringVar(&f.syncd, "syncd", "", "syncd binary to run (default: built from this module)")
 	fs.BoolVar(&f.keep, "keep", false, "keep the work folder (state database, configs, syncd output)")
+	fs.BoolVar(&f.firstOnly, "first-only", false, "run only the first sync (for profiling it)")
+	fs.StringVar(&f.logLevel, "log-level", "warn", "syncd's log level (info shows each phase's end; kept with -keep)")
 	fs.BoolVar(&f.profile, "profile", false, "write CPU and peak-heap profiles of syncd per scenario (SYNCD_CPUPROFILE, SYNCD_MEMPROFILE) and a CPU profile of the emulators into the kept work folder")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
@@ -152,7 +156,7 @@ func run(ctx context.Context, f flags, out io.Writer) (int, error) {
 	var results []result
 	first, err := b.mainScenarios(ctx)
 	results = append(results, first...)
-	if err == nil && f.rate > 0 {
+	if err == nil && f.rate > 0 && !f.firstOnly {
 		var r []result
 		r, err = b.rateScenario(ctx)
 		results = append(results, r...)
@@ -217,7 +221,7 @@ func (b *bench) start(name string, people, shared int) (*env, error) {
 }
 
 func (b *bench) config(e *env, file string, rate float64, burst int) (string, error) {
-	cfg, err := e.sim.Config(crmsim.ConfigOptions{State: e.statePath, LogLevel: "warn", LogFormat: "json", Rate: rate, Burst: burst})
+	cfg, err := e.sim.Config(crmsim.ConfigOptions{State: e.statePath, LogLevel: b.f.logLevel, LogFormat: "json", Rate: rate, Burst: burst})
 	if err != nil {
 		return "", err
 	}
@@ -249,6 +253,9 @@ func (b *bench) mainScenarios(ctx context.Context) ([]result, error) {
 	first.size = size
 	b.verify(e, &first)
 	results = append(results, first)
+	if b.f.firstOnly {
+		return results, nil
+	}
 
 	noop, err := b.sync(ctx, e, "no-op rerun", cfg)
 	if err != nil {
