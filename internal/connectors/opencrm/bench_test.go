@@ -3,6 +3,7 @@ package opencrm
 import (
 	"context"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -36,7 +37,13 @@ func pageBody(tb testing.TB, n int) []byte {
 	srv := httptest.NewServer(emu)
 	defer srv.Close()
 	form := url.Values{"key": {testKey}, "passkey": {testPasskey}, "limit_start": {"0"}, "limit_end": {itoa(n)}}
-	resp, err := srv.Client().Post(srv.URL+"/api/rest/get_contact_list_full/"+formatSegments, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/api/rest/get_contact_list_full/"+formatSegments, strings.NewReader(form.Encode()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("User-Agent", "syncd/"+connectors.Version) // past the emulator's firewall
+	resp, err := srv.Client().Do(req)
 	if err != nil {
 		tb.Fatal(err)
 	}
