@@ -2,6 +2,7 @@
 # Optional test dependencies, installed quietly when missing. Failures are
 # tolerated: the tests that need a missing program skip with a message.
 #   radicale: the CardDAV connector's integration tests (internal/connectors/carddav)
+#   strace: the systemd unit test (e2e)
 set -u
 
 have_radicale() {
@@ -24,5 +25,16 @@ if ! have_radicale; then
 	else
 		echo "radicale could not be installed; the CardDAV integration tests will skip"
 	fi
+fi
+# strace: the e2e test that checks the systemd unit's system call filter
+# against what the daemon really does (e2e/systemd_test.go)
+if ! command -v strace >/dev/null 2>&1; then
+	echo "installing strace for the systemd unit test"
+	SUDO=""
+	if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; fi
+	if command -v apt-get >/dev/null 2>&1; then
+		{ $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq strace; } >/dev/null 2>&1
+	fi
+	command -v strace >/dev/null 2>&1 && echo "strace installed" || echo "strace could not be installed; the systemd unit test will skip"
 fi
 exit 0
