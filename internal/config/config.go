@@ -71,7 +71,8 @@ type Deletions struct {
 	// MaxDeleteRatio is the largest share of a connector's linked records
 	// one run may delete (0–1, default 0.05).
 	MaxDeleteRatio float64 `toml:"max_delete_ratio"`
-	// MaxDeleteCount is the largest number one run may delete (default 50).
+	// MaxDeleteCount is the largest number of contacts one run may
+	// delete for any one connector (default 50).
 	MaxDeleteCount int `toml:"max_delete_count"`
 }
 
@@ -308,7 +309,7 @@ func (c *Config) validate(v *validator, reg Registry, lookupEnv func(string) (st
 		v.add("identity.default_region", "must be a two-letter upper-case region code like \"GB\" (got %q)", c.Identity.DefaultRegion)
 	}
 	if c.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
 			v.add("listen", "not a host:port address (got %q)", c.Listen)
 		}
 	}

@@ -119,6 +119,8 @@ func TestBadConfigs(t *testing.T) {
 		{"priority holds a number", func(*testing.T) string {
 			return memoryConfig + "[conflicts]\npolicy = \"priority\"\npriority = [\"crm\", 2]\n"
 		}, nil, []string{`conflicts.priority[1]: must be a string (got 2)`}},
+		{"listen without a port", func(*testing.T) string { return "listen = \"localhost:\"\n" + memoryConfig },
+			nil, []string{`listen: not a host:port address (got "localhost:")`}},
 		{"propagate is a word", func(*testing.T) string { return memoryConfig + "[deletions]\npropagate = \"yes\"\n" },
 			nil, []string{`deletions.propagate: must be true or false (got "yes")`}},
 		{"log is a string", func(*testing.T) string { return "log = \"debug\"\n" + memoryConfig },
