@@ -12,6 +12,11 @@
 // connector never deletes.
 //
 // Readings where the note is silent, chosen tolerant:
+//   - The time zone setting can be wrong. With ISO 8601 output each
+//     modifiedtime carries OpenCRM's UTC offset; when the newest one seen
+//     differs from the configured zone's offset there, syncd warns and
+//     writes its queries at OpenCRM's offset (an hour earlier still), so
+//     a wrong setting reads more, never less (see pull.go).
 //   - "Unauthorized" with key+passkey or KEY1/KEY2 means the credentials
 //     did not arrive or were refused: ErrAuth for reads, ErrRejected for
 //     edit_contact (a request the server found malformed must not stop

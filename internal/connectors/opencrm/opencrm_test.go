@@ -328,7 +328,7 @@ func TestQueryFrom(t *testing.T) {
 		{time.Date(2026, 3, 29, 1, 10, 0, 0, time.UTC), "2026-03-29 02:05:00"},
 	}
 	for _, tc := range cases {
-		if got := c.queryFrom(tc.cursor); got != tc.want {
+		if got := c.queryFrom(tc.cursor, nil); got != tc.want {
 			t.Errorf("queryFrom(%v) = %q, want %q", tc.cursor, got, tc.want)
 		}
 	}

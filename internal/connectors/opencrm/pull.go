@@ -3,9 +3,11 @@ package opencrm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,9 +17,9 @@ import (
 // Pull cursors come in two forms:
 //   - the Done cursor, an RFC 3339 UTC instant: the newest of the modified
 //     times seen, the previous cursor, and the server's clock when the
-//     pull's first page was answered (its Date header). The next
-//     incremental pull queries crmentity.modifiedtime|>|<cursor − lookback>
-//     in the CRM's zone.
+//     pull's first page was answered (its Date header) less zoneSlack.
+//     The next incremental pull queries
+//     crmentity.modifiedtime|>|<cursor − lookback> in the CRM's zone.
 //   - a page cursor (JSON object, pageCursor): the exact query of the
 //     pull in progress, the next offset and the newest time seen so far,
 //     so that a pull interrupted after a page resumes after it.
@@ -34,12 +36,60 @@ type pageCursor struct {
 	// Server is the server's clock when the first page was answered
 	// (RFC 3339), when it sent a usable Date header.
 	Server string `json:"server,omitempty"`
+	// Offset is the UTC offset (seconds) OpenCRM wrote the newest
+	// modified time seen with, when it differs from the configured
+	// time_zone's offset at that instant: the zone setting is wrong, and
+	// queries follow what OpenCRM reports instead.
+	Offset *int `json:"offset,omitempty"`
+	// newest is the newest modified time seen with an explicit offset.
+	newest time.Time
 }
+
+// offsetMark separates a Done cursor's instant from the server offset
+// it carries (see pageCursor.Offset).
+const offsetMark = " offset="
+
+// doneCursor is the Done cursor of st.
+func (st *pageCursor) doneCursor() string {
+	if st.Offset == nil {
+		return st.Max
+	}
+	return st.Max + offsetMark + strconv.Itoa(*st.Offset)
+}
+
+// observe notes the UTC offset of a modified time written with one
+// (ISO 8601 output), for the newest such time of the pull. It reports a
+// mismatch with the configured zone the first time it sees one.
+func (c *Client) observe(st *pageCursor, raw string) {
+	if len(raw) <= 19 { // no offset: read in the configured zone
+		return
+	}
+	t, ok := parseDateTime(raw, c.loc)
+	if !ok || t.Location() == c.loc || t.Before(st.newest) {
+		return
+	}
+	st.newest = t
+	_, got := t.Zone()
+	_, want := t.In(c.loc).Zone()
+	if got == want {
+		st.Offset = nil
+		return
+	}
+	if st.Offset == nil || *st.Offset != got {
+		c.log.Warn("opencrm: modifiedtime comes with a UTC offset the configured time_zone does not have there; queries follow OpenCRM's offset (set options.time_zone to OpenCRM's zone)",
+			"connector", c.name, "modifiedtime", raw, "time_zone", c.loc.String(), "zone_offset", t.In(c.loc).Format("-07:00"))
+	}
+	st.Offset = &got
+}
+
+// zoneSlack is how far behind the server's clock the cursor stays: the
+// largest error in the time_zone setting that loses no edit.
+const zoneSlack = 2 * time.Hour
 
 // maxServerAhead bounds how far ahead of syncd's own clock a reply's Date
 // header may be and still move the cursor; a Date further ahead is taken
 // for a broken clock and ignored.
-const maxServerAhead = time.Hour
+const maxServerAhead = 24 * time.Hour
 
 // serverTime reads a reply's Date header: the server's clock, to one
 // second. It reports false when the header is missing, unreadable or
@@ -65,14 +115,22 @@ func serverTime(h http.Header, now time.Time) (time.Time, bool) {
 // page with fewer than N rows. The overlap window returns some unchanged
 // records again; the engine drops them by content hash.
 //
-// The server's clock at the first page (the reply's Date header) moves
-// the cursor on even when nothing changed, so a quiet CRM's window holds
-// only the lookback before the last pull, not the last burst of edits
-// however long ago it was. The reading this rests on: modifiedtime is
-// stamped by the same clock the web server's Date reports (to within
-// the lookback), and a record modified before the first page was
-// answered is visible within the lookback. A Date more than an hour
-// ahead of syncd's own clock is ignored.
+// The server's clock at the first page (the reply's Date header), less
+// zoneSlack, moves the cursor on even when nothing changed, so a quiet
+// CRM's window does not hold the last burst of edits however long ago it
+// was. The readings this rests on: modifiedtime is stamped by the clock
+// the web server's Date reports (to within the lookback), and a record
+// modified before the first page was answered is visible within the
+// lookback. A Date more than a day ahead of syncd's own clock is
+// ignored.
+//
+// Why the slack: the cursor from the newest modified time seen is read
+// and written back in the configured time_zone, so a wrong zone cancels
+// out; the Date header is an absolute instant, so a zone wrong by E
+// would shift the query by E and miss the edits in between (a CRM that
+// keeps modifiedtime in UTC while the config says Europe/London is an
+// hour off all summer). Holding the server's clock back by zoneSlack
+// keeps the query safe for a zone up to that far off.
 func (c *Client) Pull(ctx context.Context, opts connectors.PullOptions, fn connectors.PageFunc) error {
 	st := c.startState(opts)
 	// The cursor never moves back: records of the overlap window are
@@ -113,6 +171,7 @@ func (c *Client) Pull(ctx context.Context, opts connectors.PullOptions, fn conne
 		}
 		page := connectors.Page{Records: make([]connectors.Record, 0, len(rows)), Total: -1}
 		for _, row := range rows {
+			c.observe(&st, strings.TrimSpace(row["modifiedtime"]))
 			rec, err := c.record(row, "")
 			if err != nil {
 				return c.malformed(MethodListFull, err)
@@ -135,11 +194,11 @@ func (c *Client) Pull(ctx context.Context, opts connectors.PullOptions, fn conne
 		}
 		page.Done = len(rows) < n
 		if page.Done {
-			if t, err := time.Parse(time.RFC3339Nano, st.Server); err == nil && t.After(maxSeen) {
-				maxSeen = t
-				st.Max = t.Format(time.RFC3339Nano)
+			if t, err := time.Parse(time.RFC3339Nano, st.Server); err == nil && t.Add(-zoneSlack).After(maxSeen) {
+				maxSeen = t.Add(-zoneSlack)
+				st.Max = maxSeen.Format(time.RFC3339Nano)
 			}
-			page.Cursor = st.Max
+			page.Cursor = st.doneCursor()
 		} else {
 			b, _ := json.Marshal(st)
 			page.Cursor = string(b)
@@ -175,14 +234,23 @@ func (c *Client) startState(opts connectors.PullOptions) pageCursor {
 		}
 		c.log.Warn("opencrm: unreadable pull cursor, pulling everything", "connector", c.name)
 	default:
-		t, err := time.Parse(time.RFC3339Nano, cur)
+		instant, offText, hasOffset := strings.Cut(cur, offsetMark)
+		t, err := time.Parse(time.RFC3339Nano, instant)
+		var off *int
+		if hasOffset {
+			n, perr := strconv.Atoi(offText)
+			if perr != nil || n < -18*3600 || n > 18*3600 {
+				err = errors.Join(err, fmt.Errorf("bad offset %q", offText))
+			}
+			off = &n
+		}
 		if err != nil {
 			c.log.Warn("opencrm: unreadable pull cursor, pulling everything", "connector", c.name)
 			break
 		}
 		since = t.UTC().Format(time.RFC3339Nano)
 		if !opts.Full {
-			return pageCursor{Since: since, From: c.queryFrom(t)}
+			return pageCursor{Since: since, From: c.queryFrom(t, off), Offset: off}
 		}
 	}
 	return pageCursor{Since: since}
@@ -210,8 +278,16 @@ func validCursorTimes(pc pageCursor) bool {
 // repeated (autumn) hour when the start falls within that hour or less
 // than an hour after it. The server compares local text, so an edit in the
 // second pass of a repeated hour looks older than one in the first pass.
-func (c *Client) queryFrom(cursor time.Time) string {
+//
+// When OpenCRM was seen writing modified times at a UTC offset the
+// configured zone does not have (offset not nil), the query is written
+// at that offset instead, an hour earlier still in case the CRM's own
+// zone changed its clocks since.
+func (c *Client) queryFrom(cursor time.Time, offset *int) string {
 	start := cursor.Add(-c.lookback)
+	if offset != nil {
+		return start.Add(-time.Hour).In(time.FixedZone("", *offset)).Format(layoutLocal)
+	}
 	if b, ok := repeatedHourStart(start, c.loc); ok && b.Before(start) {
 		start = b.Add(-time.Second)
 	}
