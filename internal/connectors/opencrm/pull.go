@@ -58,8 +58,7 @@ func (st *pageCursor) doneCursor() string {
 }
 
 // observe notes the UTC offset of a modified time written with one
-// (ISO 8601 output), for the newest such time of the pull. It reports a
-// mismatch with the configured zone the first time it sees one.
+// (ISO 8601 output), for the newest such time of the pull.
 func (c *Client) observe(st *pageCursor, raw string) {
 	if len(raw) <= 19 { // no offset: read in the configured zone
 		return
@@ -74,10 +73,6 @@ func (c *Client) observe(st *pageCursor, raw string) {
 	if got == want {
 		st.Offset = nil
 		return
-	}
-	if st.Offset == nil || *st.Offset != got {
-		c.log.Warn("opencrm: modifiedtime comes with a UTC offset the configured time_zone does not have there; queries follow OpenCRM's offset (set options.time_zone to OpenCRM's zone)",
-			"connector", c.name, "modifiedtime", raw, "time_zone", c.loc.String(), "zone_offset", t.In(c.loc).Format("-07:00"))
 	}
 	st.Offset = &got
 }
@@ -124,13 +119,16 @@ func serverTime(h http.Header, now time.Time) (time.Time, bool) {
 // lookback. A Date more than a day ahead of syncd's own clock is
 // ignored.
 //
-// Why the slack: the cursor from the newest modified time seen is read
-// and written back in the configured time_zone, so a wrong zone cancels
-// out; the Date header is an absolute instant, so a zone wrong by E
-// would shift the query by E and miss the edits in between (a CRM that
-// keeps modifiedtime in UTC while the config says Europe/London is an
-// hour off all summer). Holding the server's clock back by zoneSlack
-// keeps the query safe for a zone up to that far off.
+// Why the slack: with the default output format (no offset) the newest
+// modified time seen is read and written back in the configured
+// time_zone, so a wrong zone cancels out; the Date header is an absolute
+// instant, so a zone wrong by E would shift the query by E and miss the
+// edits in between (a CRM that keeps modifiedtime in UTC while the config
+// says Europe/London is an hour off all summer). Holding the server's
+// clock back by zoneSlack keeps the query safe for a zone up to that far
+// off. With ISO 8601 output each modified time carries OpenCRM's offset:
+// observe finds a zone that disagrees, and the queries follow OpenCRM's
+// offset (warned about on every pull until the setting is fixed).
 func (c *Client) Pull(ctx context.Context, opts connectors.PullOptions, fn connectors.PageFunc) error {
 	st := c.startState(opts)
 	// The cursor never moves back: records of the overlap window are
@@ -197,6 +195,10 @@ func (c *Client) Pull(ctx context.Context, opts connectors.PullOptions, fn conne
 			if t, err := time.Parse(time.RFC3339Nano, st.Server); err == nil && t.Add(-zoneSlack).After(maxSeen) {
 				maxSeen = t.Add(-zoneSlack)
 				st.Max = maxSeen.Format(time.RFC3339Nano)
+			}
+			if st.Offset != nil {
+				c.log.Warn("opencrm: OpenCRM writes modifiedtime at a UTC offset the configured time_zone does not have; queries follow OpenCRM's offset until options.time_zone is set to OpenCRM's zone",
+					"connector", c.name, "opencrm_offset", time.Time{}.In(time.FixedZone("", *st.Offset)).Format("-07:00"), "time_zone", c.loc.String())
 			}
 			page.Cursor = st.doneCursor()
 		} else {

@@ -77,7 +77,7 @@ func TestWrongZoneLosesNoEdit(t *testing.T) {
 	if !strings.HasSuffix(cursor, offsetMark+"0") {
 		t.Errorf("cursor %q does not carry the UTC offset OpenCRM reports", cursor)
 	}
-	if !strings.Contains(e.logs.String(), "set options.time_zone") {
+	if !strings.Contains(e.logs.String(), "until options.time_zone is set") {
 		t.Errorf("no warning about the time_zone setting:\n%s", e.logs.String())
 	}
 }
