@@ -198,11 +198,17 @@ var _ interface {
 // interrupted scan; the last page's cursor is "complete", from which the
 // next pull starts over at page 0. The scan ends on a page without
 // contacts or when page+1 reaches the reported page count.
+//
+// For progress, a scan from page 0 reports as its Total the page count
+// times the first page's length (an upper bound: the last page may be
+// short), and the exact number on its last page.
 func (c *Connector) Pull(ctx context.Context, opts connectors.PullOptions, fn connectors.PageFunc) error {
 	page := 0
 	if !opts.Full {
 		page = c.resumePage(opts.Cursor)
 	}
+	fromStart := page == 0
+	perPage, seen := 0, 0
 	prevFirst := ""
 	for {
 		payload, err := c.call(ctx, "getContactList", connectors.Read, []param{str("search_term", ""), num("page", page)})
@@ -220,7 +226,18 @@ func (c *Connector) Pull(ctx context.Context, opts connectors.PullOptions, fn co
 		if len(list.Contacts) > 0 {
 			prevFirst = list.Contacts[0].ID
 		}
-		p := connectors.Page{Records: list.Contacts, Total: -1, Done: done, Cursor: "complete"}
+		if perPage == 0 {
+			perPage = len(list.Contacts)
+		}
+		seen += len(list.Contacts)
+		total := -1
+		switch {
+		case fromStart && done:
+			total = seen
+		case fromStart && list.Pages >= 0:
+			total = max(list.Pages*perPage, seen)
+		}
+		p := connectors.Page{Records: list.Contacts, Total: total, Done: done, Cursor: "complete"}
 		if !done {
 			p.Cursor = "page:" + strconv.Itoa(page+1)
 		}

@@ -112,3 +112,35 @@ func TestRepeatedPageStopsTheScan(t *testing.T) {
 		}
 	}
 }
+
+// A scan from the first page tells progress how many contacts to expect:
+// the page count times the page length while it runs, the exact number
+// on its last page; without a page count, only the last page knows.
+func TestPullReportsTotalForProgress(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		quirk co3test.Quirks
+		want  []int
+	}{
+		{"page count", co3test.Quirks{}, []int{15, 15, 12}},
+		{"no page count", co3test.Quirks{NoPageCount: true}, []int{-1, -1, -1, 12}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, envOptions{format: JSON, pageSize: 5})
+			for i := range 12 {
+				e.emu.Seed(map[string]string{"contact_firstname": fmt.Sprintf("P%02d", i)})
+			}
+			e.emu.SetQuirks(tc.quirk)
+			var got []int
+			if err := e.conn.Pull(context.Background(), connectors.PullOptions{Full: true}, func(_ context.Context, p connectors.Page) error {
+				got = append(got, p.Total)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("totals by page = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
