@@ -220,8 +220,10 @@ func (c *Connector) Pull(ctx context.Context, opts connectors.PullOptions, fn co
 			return fmt.Errorf("co3: getContactList: page %d: %w", page, err)
 		}
 		done := len(list.Contacts) == 0 || (list.Pages >= 0 && page+1 >= list.Pages)
-		if !done && list.Pages < 0 && list.Contacts[0].ID == prevFirst {
-			return fmt.Errorf("co3: getContactList: %w: page %d repeats page %d and no page count was sent", connectors.ErrMalformed, page, page-1)
+		if len(list.Contacts) > 0 && list.Contacts[0].ID == prevFirst {
+			// The server ignored "page": going on would loop (without a
+			// page count) or miss every contact after the first page.
+			return fmt.Errorf("co3: getContactList: %w: page %d repeats page %d (the page parameter was ignored)", connectors.ErrMalformed, page, page-1)
 		}
 		if len(list.Contacts) > 0 {
 			prevFirst = list.Contacts[0].ID

@@ -75,19 +75,23 @@ func TestEndOfListWithoutPageCount(t *testing.T) {
 	}
 }
 
-// A server that answers every page with the first one and sends no page
-// count would make the scan loop for ever; the connector stops at the
-// second call with ErrMalformed, having passed on the first page only.
+// A server that answers every page with the first one would make the
+// scan loop for ever (no page count) or miss every contact after the
+// first page (with one); the connector stops at the second call with
+// ErrMalformed, having passed on the first page only.
 func TestRepeatedPageStopsTheScan(t *testing.T) {
 	for _, f := range []Format{JSON, XML} {
-		for _, contacts := range []int{3, 5, 12} {
-			t.Run(fmt.Sprintf("%s/%d", f, contacts), func(t *testing.T) {
+		for _, tc := range []struct {
+			contacts    int
+			noPageCount bool
+		}{{3, true}, {5, true}, {12, true}, {12, false}, {6, false}} {
+			t.Run(fmt.Sprintf("%s/%d/no-page-count=%v", f, tc.contacts, tc.noPageCount), func(t *testing.T) {
 				t.Parallel()
 				e := newEnv(t, envOptions{format: f, pageSize: 5})
-				for i := range contacts {
+				for i := range tc.contacts {
 					e.emu.Seed(map[string]string{"contact_firstname": fmt.Sprintf("P%02d", i)})
 				}
-				e.emu.SetQuirks(co3test.Quirks{NoPageCount: true, IgnorePage: true})
+				e.emu.SetQuirks(co3test.Quirks{NoPageCount: tc.noPageCount, IgnorePage: true})
 				pages := 0
 				err := e.conn.Pull(context.Background(), connectors.PullOptions{Full: true}, func(_ context.Context, p connectors.Page) error {
 					pages++
