@@ -381,7 +381,9 @@ func (c *Client) classify(method string, resp *connectors.Response, withAccessKe
 		return fmt.Errorf("opencrm: %s: %w: HTTP 403 with an HTML page: a web firewall in front of the API refused the request (the keys were not checked); ask OpenCRM support to allow syncd's requests", method, connectors.ErrAuth)
 	case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
 		msg = fmt.Sprintf("HTTP %d Unauthorized", resp.Status)
-	case resp.Status == http.StatusRequestTimeout:
+	case resp.Status == http.StatusRequestTimeout || resp.Status >= 500:
+		// The shared client leaves 507-509 to the connector (Client Book
+		// gives them a meaning); for OpenCRM every 5xx is retryable.
 		return fmt.Errorf("opencrm: %s: %w: HTTP %d", method, connectors.ErrTemporary, resp.Status)
 	case resp.Status >= 400:
 		return fmt.Errorf("opencrm: %s: %w: HTTP %d", method, connectors.ErrRejected, resp.Status)

@@ -417,6 +417,8 @@ func TestFaults(t *testing.T) {
 		wantErr error
 	}{
 		{"500 retried", emulator.Fault{Status: 500}, 2, nil},
+		{"507 retried", emulator.Fault{Status: 507}, 2, nil},
+		{"509 every time", emulator.Fault{Status: 509}, 10, connectors.ErrTemporary},
 		{"503 retried", emulator.Fault{Status: 503, RetryAfter: "0"}, 1, nil},
 		{"html", emulator.Fault{Status: 200, Body: "<html>maintenance</html>"}, 1, connectors.ErrMalformed},
 		{"truncated", emulator.Fault{Status: 200, Body: `[{"id":"1","firstname":"A`}, 1, connectors.ErrMalformed},
