@@ -68,7 +68,7 @@ func BenchmarkDecodePage(b *testing.B) {
 			b.Fatal(err)
 		}
 		for _, row := range rows {
-			if _, err := c.record(row, ""); err != nil {
+			if _, _, err := c.record(row, ""); err != nil {
 				b.Fatal(err)
 			}
 		}

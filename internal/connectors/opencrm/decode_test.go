@@ -194,7 +194,7 @@ func FuzzRecordReply(f *testing.F) {
 		if !json.Valid(bytes.TrimSpace(body)) {
 			t.Fatalf("accepted invalid JSON %q", body)
 		}
-		rec, err := c.record(row, "5")
+		rec, _, err := c.record(row, "5")
 		if err != nil {
 			t.Fatalf("record with a fallback id: %v", err)
 		}

@@ -418,17 +418,20 @@ func (c *Client) malformed(method string, err error) error {
 }
 
 // record turns a flattened row into a Record. fallbackID is used when the
-// row carries no id (get_contact of a known id).
-func (c *Client) record(row map[string]string, fallbackID string) (connectors.Record, error) {
+// row carries no id (get_contact of a known id). It also returns the
+// modified time as written: in the configured zone when the reply gave
+// no offset, at OpenCRM's offset when it did (zero when there is none).
+func (c *Client) record(row map[string]string, fallbackID string) (connectors.Record, time.Time, error) {
 	id := rowID(row)
 	if id == "" {
 		id = fallbackID
 	}
 	if id == "" {
-		return connectors.Record{}, errors.New("record without a valid id, crmid or record_id")
+		return connectors.Record{}, time.Time{}, errors.New("record without a valid id, crmid or record_id")
 	}
 	rec := connectors.Record{ID: id, Fields: row}
-	if mt, ok := parseDateTime(strings.TrimSpace(row["modifiedtime"]), c.loc); ok {
+	mt, ok := parseDateTime(strings.TrimSpace(row["modifiedtime"]), c.loc)
+	if ok {
 		rec.Modified = mt.UTC()
 	}
 	for _, k := range idKeys {
@@ -440,7 +443,7 @@ func (c *Client) record(row map[string]string, fallbackID string) (connectors.Re
 			row[k] = n
 		}
 	}
-	return rec, nil
+	return rec, mt, nil
 }
 
 // Get fetches one contact with get_contact.
@@ -463,7 +466,7 @@ func (c *Client) Get(ctx context.Context, id string) (connectors.Record, error) 
 	if got := rowID(row); got != "" && got != crmid {
 		return connectors.Record{}, c.malformed(MethodGet, fmt.Errorf("asked for contact %s, got %s", crmid, got))
 	}
-	rec, err := c.record(row, crmid)
+	rec, _, err := c.record(row, crmid)
 	if err != nil {
 		return connectors.Record{}, c.malformed(MethodGet, err)
 	}

@@ -58,13 +58,11 @@ func (st *pageCursor) doneCursor() string {
 }
 
 // observe notes the UTC offset of a modified time written with one
-// (ISO 8601 output), for the newest such time of the pull.
-func (c *Client) observe(st *pageCursor, raw string) {
-	if len(raw) <= 19 { // no offset: read in the configured zone
-		return
-	}
-	t, ok := parseDateTime(raw, c.loc)
-	if !ok || t.Location() == c.loc || t.Before(st.newest) {
+// (ISO 8601 output), for the newest such time of the pull. t is the time
+// as record read it: in the configured zone when it came without an
+// offset, so that only times OpenCRM gave an offset count.
+func (c *Client) observe(st *pageCursor, t time.Time) {
+	if t.IsZero() || t.Location() == c.loc || t.Before(st.newest) {
 		return
 	}
 	st.newest = t
@@ -169,11 +167,11 @@ func (c *Client) Pull(ctx context.Context, opts connectors.PullOptions, fn conne
 		}
 		page := connectors.Page{Records: make([]connectors.Record, 0, len(rows)), Total: -1}
 		for _, row := range rows {
-			c.observe(&st, strings.TrimSpace(row["modifiedtime"]))
-			rec, err := c.record(row, "")
+			rec, mt, err := c.record(row, "")
 			if err != nil {
 				return c.malformed(MethodListFull, err)
 			}
+			c.observe(&st, mt)
 			if _, dup := seen[rec.ID]; dup {
 				continue
 			}
