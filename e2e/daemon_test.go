@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/syncd/syncd/internal/connectors/emulator"
 	"github.com/syncd/syncd/internal/crmsim"
 )
 
@@ -202,14 +201,7 @@ func TestDaemonStopDuringRun(t *testing.T) {
 			t.Parallel()
 			// Small OpenCRM pages make its pull many calls long.
 			e := setup(t, crmsim.Options{}, crmsim.ConfigOptions{OpenCRMPageSize: 10}, hourly)
-			latency := *flagLatency
-			slow := func(string) *emulator.Fault {
-				time.Sleep(latency)
-				return nil
-			}
-			e.sim.OpenCRM.SetRandomFaults(slow)
-			e.sim.CO3.SetRandomFaults(slow)
-			e.sim.ClientBook.SetRandomFaults(slow)
+			undo := slowEmulators(e, *flagLatency)
 
 			d := e.startDaemon()
 			d.waitFor("the first cycle's "+tc.phase, func() bool { return tc.busy(e) })
@@ -227,9 +219,7 @@ func TestDaemonStopDuringRun(t *testing.T) {
 				t.Errorf("status does not show run 1 as interrupted:\n%s", st.Stdout)
 			}
 
-			e.sim.OpenCRM.SetRandomFaults(nil)
-			e.sim.CO3.SetRandomFaults(nil)
-			e.sim.ClientBook.SetRandomFaults(nil)
+			undo()
 			r := e.runOnce()
 			wantCode(t, r, 0, "run-once after the interrupted run")
 			e.checkConverged()

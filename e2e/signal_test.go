@@ -11,21 +11,22 @@ import (
 	"github.com/syncd/syncd/internal/crmsim"
 )
 
+// setFaults gives the OpenCRM, CO3 and Client Book emulators of e the
+// fault function fn (nil for none).
+func setFaults(e *env, fn func(method string) *emulator.Fault) {
+	e.sim.OpenCRM.SetRandomFaults(fn)
+	e.sim.CO3.SetRandomFaults(fn)
+	e.sim.ClientBook.SetRandomFaults(fn)
+}
+
 // slowEmulators adds latency to every emulator call of e, so that a run
 // is long enough to interrupt; the returned func removes it.
 func slowEmulators(e *env, latency time.Duration) (undo func()) {
-	slow := func(string) *emulator.Fault {
+	setFaults(e, func(string) *emulator.Fault {
 		time.Sleep(latency)
 		return nil
-	}
-	e.sim.OpenCRM.SetRandomFaults(slow)
-	e.sim.CO3.SetRandomFaults(slow)
-	e.sim.ClientBook.SetRandomFaults(slow)
-	return func() {
-		e.sim.OpenCRM.SetRandomFaults(nil)
-		e.sim.CO3.SetRandomFaults(nil)
-		e.sim.ClientBook.SetRandomFaults(nil)
-	}
+	})
+	return func() { setFaults(e, nil) }
 }
 
 // TestSecondSignalStopsAtOnce: a first SIGTERM lets the work in hand
@@ -42,9 +43,7 @@ func TestSecondSignalStopsAtOnce(t *testing.T) {
 		}
 		return nil
 	}
-	e.sim.OpenCRM.SetRandomFaults(slowWrite)
-	e.sim.CO3.SetRandomFaults(slowWrite)
-	e.sim.ClientBook.SetRandomFaults(slowWrite)
+	setFaults(e, slowWrite)
 	d := e.startDaemon()
 	d.waitFor("the first cycle's push", func() bool { return e.totalWrites() >= 1 })
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -68,9 +67,7 @@ func TestSecondSignalStopsAtOnce(t *testing.T) {
 	if !strings.Contains(d.stderr.String(), "stopping at once") {
 		t.Errorf("no word of stopping at once:\n%s", d.stderr.String())
 	}
-	e.sim.OpenCRM.SetRandomFaults(nil)
-	e.sim.CO3.SetRandomFaults(nil)
-	e.sim.ClientBook.SetRandomFaults(nil)
+	setFaults(e, nil)
 	wantCode(t, e.runOnce(), 0, "run-once after a daemon stopped at once")
 	e.checkConverged()
 }
