@@ -1,8 +1,6 @@
 package crmsim_test
 
 import (
-	"context"
-	"io"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -10,15 +8,13 @@ import (
 	"time"
 
 	"github.com/syncd/syncd/internal/config"
-	"github.com/syncd/syncd/internal/connectors"
 	"github.com/syncd/syncd/internal/connectors/clientapi/clientapitest"
 	"github.com/syncd/syncd/internal/connectors/clientbook/clientbooktest"
 	"github.com/syncd/syncd/internal/connectors/emulator"
 	"github.com/syncd/syncd/internal/connectors/registry"
 	"github.com/syncd/syncd/internal/crmsim"
-	"github.com/syncd/syncd/internal/redact"
-	"github.com/syncd/syncd/internal/state"
 	engine "github.com/syncd/syncd/internal/sync"
+	"github.com/syncd/syncd/internal/sync/synctest"
 )
 
 // rig is the engine wired to a simulator the way cmd/syncd wires it.
@@ -57,49 +53,14 @@ func newRigWith(t *testing.T, o rigOptions, only ...string) *rig {
 	if o.config != nil {
 		text = o.config(text)
 	}
-	if o.types == nil {
-		o.types = registry.Types()
-	}
-	cfg, err := config.Parse([]byte(text), filepath.Join(dir, "config.toml"), o.types, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatalf("crmsim config: %v", err)
-	}
-	ctx := context.Background()
-	st, err := state.Open(ctx, cfg.StatePath(), state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	built, err := registry.Build(cfg, registry.BuildOptions{Redactor: redact.New(cfg.Secrets()...)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	conns := map[string]connectors.Connector{}
-	pacers := map[string]*connectors.Pacer{}
-	for _, b := range built {
-		conns[b.Name], pacers[b.Name] = b.Connector, b.Pacer
-	}
-	eng, err := engine.New(engine.Options{Config: cfg, Store: st, Connectors: conns, Pacers: pacers})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, st := synctest.Load(t, dir, text, o.types)
+	eng := synctest.Engine(t, cfg, st, synctest.Connectors(t, cfg))
 	return &rig{sim: sim, eng: eng}
 }
 
 func (r *rig) run(t *testing.T) *engine.Report {
 	t.Helper()
-	rep, err := r.eng.Run(context.Background(), engine.RunOptions{Out: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rep
-}
-
-func writes(rep *engine.Report) (n int64) {
-	for _, c := range rep.Connectors {
-		n += c.Writes
-	}
-	return n
+	return synctest.Run(t, r.eng)
 }
 
 // holderConfig maps the client area's lastlogin onto notes, which OpenCRM

@@ -2,7 +2,6 @@ package carddav_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,15 +11,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/syncd/syncd/internal/config"
-	"github.com/syncd/syncd/internal/connectors"
 	"github.com/syncd/syncd/internal/connectors/carddav/radicaletest"
 	"github.com/syncd/syncd/internal/connectors/emulator"
-	"github.com/syncd/syncd/internal/connectors/registry"
 	"github.com/syncd/syncd/internal/crmsim"
-	"github.com/syncd/syncd/internal/redact"
-	"github.com/syncd/syncd/internal/state"
 	engine "github.com/syncd/syncd/internal/sync"
+	"github.com/syncd/syncd/internal/sync/synctest"
 )
 
 // exampleVCardFields returns the field mapping of the vCard connector in
@@ -87,49 +82,15 @@ credentials = { username = %q, password = %q }
 version = "3.0"
 
 %s`, srv.URL+book.Path, srv.User, srv.Password, exampleVCardFields(t))
-	cfg, err := config.Parse([]byte(text), filepath.Join(dir, "config.toml"), registry.Types(), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatalf("config: %v\n%s", err, text)
-	}
-	ctx := context.Background()
-	st, err := state.Open(ctx, cfg.StatePath(), state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	built, err := registry.Build(cfg, registry.BuildOptions{Redactor: redact.New(cfg.Secrets()...)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	conns := map[string]connectors.Connector{}
-	pacers := map[string]*connectors.Pacer{}
-	for _, b := range built {
-		conns[b.Name], pacers[b.Name] = b.Connector, b.Pacer
-	}
-	eng, err := engine.New(engine.Options{Config: cfg, Store: st, Connectors: conns, Pacers: pacers})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, st := synctest.Load(t, dir, text, nil)
+	eng := synctest.Engine(t, cfg, st, synctest.Connectors(t, cfg))
 	return &davRig{sim: sim, book: book, eng: eng}
 }
 
 func (r *davRig) run(t *testing.T, step string) *engine.Report {
 	t.Helper()
-	rep, err := r.eng.Run(context.Background(), engine.RunOptions{Out: io.Discard})
-	if err != nil {
-		t.Fatalf("%s: %v", step, err)
-	}
-	if code := rep.ExitCode(); code != 0 {
-		t.Fatalf("%s: exit code %d: %+v", step, code, rep.Connectors)
-	}
-	return rep
-}
-
-func totalWrites(rep *engine.Report) (n int64) {
-	for _, c := range rep.Connectors {
-		n += c.Writes
-	}
-	return n
+	t.Logf("run: %s", step)
+	return synctest.RunOK(t, r.eng)
 }
 
 // cardsByEmail reads every card in the address book, by lower-case EMAIL;
@@ -224,8 +185,8 @@ func TestRoundTripRadicaleOpenCRM(t *testing.T) {
 	if n := r.sim.OpenCRM.Table.Len(); n != len(cards) {
 		t.Errorf("OpenCRM holds %d contacts, Radicale %d cards; want the same", n, len(cards))
 	}
-	if rep := r.run(t, "second sync"); totalWrites(rep) != 0 {
-		t.Errorf("a second sync made %d writes: %+v", totalWrites(rep), rep.Connectors)
+	if rep := r.run(t, "second sync"); synctest.Writes(rep) != 0 {
+		t.Errorf("a second sync made %d writes: %+v", synctest.Writes(rep), rep.Connectors)
 	}
 
 	// One of OpenCRM's people, edited on a phone.
@@ -261,8 +222,8 @@ func TestRoundTripRadicaleOpenCRM(t *testing.T) {
 		t.Errorf("the card lost its e-mail: %v", f)
 	}
 
-	if rep := r.run(t, "final sync"); totalWrites(rep) != 0 {
-		t.Errorf("a sync with nothing new made %d writes: %+v", totalWrites(rep), rep.Connectors)
+	if rep := r.run(t, "final sync"); synctest.Writes(rep) != 0 {
+		t.Errorf("a sync with nothing new made %d writes: %+v", synctest.Writes(rep), rep.Connectors)
 	}
 	if got := cardsByEmail(t, r.book); len(got) != len(cards) {
 		t.Errorf("Radicale holds %d cards, had %d", len(got), len(cards))

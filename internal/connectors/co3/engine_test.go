@@ -1,21 +1,18 @@
 package co3_test
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
 
 	"github.com/syncd/syncd/internal/config"
-	"github.com/syncd/syncd/internal/connectors"
 	"github.com/syncd/syncd/internal/connectors/co3/co3test"
 	"github.com/syncd/syncd/internal/connectors/memory"
 	"github.com/syncd/syncd/internal/connectors/registry"
-	"github.com/syncd/syncd/internal/redact"
 	"github.com/syncd/syncd/internal/state"
 	engine "github.com/syncd/syncd/internal/sync"
+	"github.com/syncd/syncd/internal/sync/synctest"
 )
 
 const (
@@ -32,9 +29,8 @@ type co3Rig struct {
 	st  *state.Store
 	// mem outlives the engines built by build: its contacts live as long
 	// as the process, unlike CO3's, which live in the emulator.
-	mem      connectors.Connector
-	memPacer *connectors.Pacer
-	eng      *engine.Engine
+	mem *registry.Built
+	eng *engine.Engine
 }
 
 func newCO3Rig(t *testing.T, format string) *co3Rig {
@@ -84,15 +80,7 @@ remote = "email"
 canonical = "job_title"
 remote = "title"
 `, filepath.Join(dir, "state.db"), srv.URL+"/api", engineAPIKey, engineUser, enginePassword, format)
-	cfg, err := config.Parse([]byte(text), filepath.Join(dir, "config.toml"), registry.Types(), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := state.Open(context.Background(), cfg.StatePath(), state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	cfg, st := synctest.Load(t, dir, text, nil)
 	r := &co3Rig{emu: emu, cfg: cfg, st: st}
 	r.build(t)
 	return r
@@ -102,46 +90,32 @@ remote = "title"
 // as a new process would; the memory connector is kept.
 func (r *co3Rig) build(t *testing.T) {
 	t.Helper()
-	built, err := registry.Build(r.cfg, registry.BuildOptions{Redactor: redact.New()})
-	if err != nil {
-		t.Fatal(err)
+	built := synctest.Connectors(t, r.cfg)
+	for i, b := range built {
+		if b.Name != "book" {
+			continue
+		}
+		if _, ok := b.Connector.(*memory.Connector); !ok {
+			t.Fatalf("book is a %T", b.Connector)
+		}
+		if r.mem == nil {
+			r.mem = &built[i]
+		}
+		built[i] = *r.mem
 	}
-	conns := map[string]connectors.Connector{}
-	pacers := map[string]*connectors.Pacer{}
-	for _, b := range built {
-		conns[b.Name], pacers[b.Name] = b.Connector, b.Pacer
-	}
-	if _, ok := conns["book"].(*memory.Connector); !ok {
-		t.Fatalf("book is a %T", conns["book"])
-	}
-	if r.mem == nil {
-		r.mem, r.memPacer = conns["book"], pacers["book"]
-	}
-	conns["book"], pacers["book"] = r.mem, r.memPacer
-	r.eng, err = engine.New(engine.Options{Config: r.cfg, Store: r.st, Connectors: conns, Pacers: pacers})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r.eng = synctest.Engine(t, r.cfg, r.st, built)
 }
 
 // run runs once and returns the reports by connector name and the number
 // of write calls made to any connector.
 func (r *co3Rig) run(t *testing.T) (map[string]engine.ConnectorReport, int64) {
 	t.Helper()
-	rep, err := r.eng.Run(context.Background(), engine.RunOptions{Out: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code := rep.ExitCode(); code != 0 {
-		t.Fatalf("exit code %d: %+v", code, rep.Connectors)
-	}
+	rep := synctest.RunOK(t, r.eng)
 	byName := map[string]engine.ConnectorReport{}
-	var writes int64
 	for _, c := range rep.Connectors {
 		byName[c.Name] = c
-		writes += c.Writes
 	}
-	return byName, writes
+	return byName, synctest.Writes(rep)
 }
 
 // CO3 has no change filter: every run pulls every contact, and the state
@@ -192,7 +166,7 @@ func TestEngineDetectsCO3ChangesByContentHash(t *testing.T) {
 				t.Errorf("after one edit: %d updated in book, %d writes; want 1 and 1", b.Updated, writes)
 			}
 			found := false
-			for _, rec := range r.mem.(*memory.Connector).Table.List(nil) {
+			for _, rec := range r.mem.Connector.(*memory.Connector).Table.List(nil) {
 				if rec.Fields["email"] == "person0417@example.com" {
 					found = true
 					if rec.Fields["title"] != "Head clerk" {

@@ -1,9 +1,7 @@
 package vcarddir_test
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,13 +9,11 @@ import (
 	"testing"
 
 	"github.com/syncd/syncd/internal/config"
-	"github.com/syncd/syncd/internal/connectors"
-	"github.com/syncd/syncd/internal/connectors/registry"
 	"github.com/syncd/syncd/internal/connectors/vcarddir"
 	"github.com/syncd/syncd/internal/connectors/vcarddir/vcarddirtest"
-	"github.com/syncd/syncd/internal/redact"
 	"github.com/syncd/syncd/internal/state"
 	engine "github.com/syncd/syncd/internal/sync"
+	"github.com/syncd/syncd/internal/sync/synctest"
 )
 
 // twoFolders is the engine syncing folders A and B, wired as cmd/syncd
@@ -60,15 +56,7 @@ canonical = "job_title"
 remote = "TITLE"
 `, side, side)
 	}
-	cfg, err := config.Parse([]byte(b.String()), filepath.Join(dir, "config.toml"), registry.Types(), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := state.Open(context.Background(), cfg.StatePath(), state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	cfg, st := synctest.Load(t, dir, b.String(), nil)
 	f := &twoFolders{dir: dir, cfg: cfg, st: st}
 	f.build(t)
 	return f
@@ -76,36 +64,17 @@ remote = "TITLE"
 
 func (f *twoFolders) build(t *testing.T) {
 	t.Helper()
-	built, err := registry.Build(f.cfg, registry.BuildOptions{Redactor: redact.New()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	conns := map[string]connectors.Connector{}
-	pacers := map[string]*connectors.Pacer{}
+	built := synctest.Connectors(t, f.cfg)
 	f.conns = map[string]*vcarddir.Connector{}
 	for _, b := range built {
-		conns[b.Name], pacers[b.Name] = b.Connector, b.Pacer
 		f.conns[b.Name] = b.Connector.(*vcarddir.Connector)
 	}
-	f.eng, err = engine.New(engine.Options{Config: f.cfg, Store: f.st, Connectors: conns, Pacers: pacers})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f.eng = synctest.Engine(t, f.cfg, f.st, built)
 }
 
 func (f *twoFolders) run(t *testing.T) (writes int64) {
 	t.Helper()
-	rep, err := f.eng.Run(context.Background(), engine.RunOptions{Out: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code := rep.ExitCode(); code != 0 {
-		t.Fatalf("exit code %d: %+v", code, rep.Connectors)
-	}
-	for _, c := range rep.Connectors {
-		writes += c.Writes
-	}
-	return writes
+	return synctest.Writes(synctest.RunOK(t, f.eng))
 }
 
 func (f *twoFolders) emails(t *testing.T, side string) []string {
