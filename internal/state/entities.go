@@ -3,6 +3,8 @@ package state
 import (
 	"database/sql"
 	"encoding/json"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -149,6 +151,71 @@ func (w *WriteTx) MatchIdentity(k IdentityKey) ([]int64, error) {
 	return out, err
 }
 
+// MatchIdentities returns, for each of keys that any live entity holds,
+// the entities holding it: one query for a chunk of records instead of
+// one per key.
+func (w *WriteTx) MatchIdentities(keys []IdentityKey) (map[IdentityKey][]int64, error) {
+	out := map[IdentityKey][]int64{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	b := make([]byte, 0, 40*len(keys))
+	b = append(b, '[')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		b = appendJSONString(b, k.Kind)
+		b = append(b, ',')
+		b = appendJSONString(b, k.Value)
+		b = append(b, ']')
+	}
+	b = append(b, ']')
+	err := w.query(`SELECT DISTINCT k.kind, k.value, k.entity_id FROM json_each(?) AS j
+		CROSS JOIN identity_keys AS k ON k.kind = j.value->>0 AND k.value = j.value->>1`, func(rows *sql.Rows) error {
+		var k IdentityKey
+		var id int64
+		if err := rows.Scan(&k.Kind, &k.Value, &id); err != nil {
+			return err
+		}
+		out[k] = append(out[k], id)
+		return nil
+	}, string(b))
+	return out, err
+}
+
+// keyRows is how many keys one INSERT of AddIdentityKeyBatch carries.
+const keyRows = 100
+
+// EntityKey is an identity key of one entity.
+type EntityKey struct {
+	EntityID int64
+	IdentityKey
+}
+
+// AddIdentityKeyBatch adds keys to entities, several per statement.
+func (w *WriteTx) AddIdentityKeyBatch(keys []EntityKey) error {
+	for len(keys) > 0 {
+		n := min(len(keys), keyRows)
+		var q strings.Builder
+		q.WriteString(`INSERT OR IGNORE INTO identity_keys (kind, value, entity_id) VALUES `)
+		args := make([]any, 0, 3*n)
+		for i, k := range keys[:n] {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString(`(?, ?, ?)`)
+			args = append(args, k.Kind, k.Value, k.EntityID)
+		}
+		if _, err := w.exec(q.String(), args...); err != nil {
+			return err
+		}
+		keys = keys[n:]
+	}
+	return nil
+}
+
 // AddIdentityKeys adds keys to an entity.
 func (w *WriteTx) AddIdentityKeys(entityID int64, keys []IdentityKey) error {
 	for _, k := range keys {
@@ -165,4 +232,100 @@ func (w *WriteTx) SetIdentityKeys(entityID int64, keys []IdentityKey) error {
 		return err
 	}
 	return w.AddIdentityKeys(entityID, keys)
+}
+
+// DirtyEntity is a dirty entity with its links, as one chunk of a
+// reconciliation reads them.
+type DirtyEntity struct {
+	Entity
+	Links []Link
+}
+
+// DirtyEntityBatch returns up to limit live or deleted dirty entities
+// after id after, ascending, each with its links (live and deleted,
+// ordered by connector): one query for a chunk instead of two per
+// entity.
+func (w *WriteTx) DirtyEntityBatch(after int64, limit int) ([]DirtyEntity, error) {
+	var out []DirtyEntity
+	err := w.query(`WITH ids AS (SELECT id, fields, dirty, deleted_at FROM entities WHERE dirty <> 0 AND id > ? ORDER BY id LIMIT ?)
+		SELECT ids.id, ids.fields, ids.dirty, ids.deleted_at, r.connector, r.remote_id, r.fields, r.synced, r.modified_at, r.pulled_at, r.deleted_at
+		FROM ids LEFT JOIN records r ON r.entity_id = ids.id ORDER BY ids.id, r.connector`, func(rows *sql.Rows) error {
+		var (
+			id                           int64
+			efields                      string
+			dirty                        int
+			edel                         sql.NullString
+			conn, remote, fields, pulled sql.NullString
+			synced, mod, del             sql.NullString
+		)
+		if err := rows.Scan(&id, &efields, &dirty, &edel, &conn, &remote, &fields, &synced, &mod, &pulled, &del); err != nil {
+			return err
+		}
+		if len(out) == 0 || out[len(out)-1].ID != id {
+			ef, err := DecodeValues(efields)
+			if err != nil {
+				return err
+			}
+			out = append(out, DirtyEntity{Entity: Entity{ID: id, Fields: ef, Dirty: dirty, Deleted: edel.Valid}})
+		}
+		if !conn.Valid {
+			return nil
+		}
+		l, err := decodeLink(conn.String, remote.String, fields.String, synced, mod, pulled.String, del)
+		if err != nil {
+			return err
+		}
+		d := &out[len(out)-1]
+		d.Links = append(d.Links, l)
+		return nil
+	}, after, limit)
+	return out, err
+}
+
+// SyncLinks makes the pulled snapshot the synced base of every live
+// record of connectors linked to the entities ids, where it is not
+// already: what a reconciliation of those entities settles.
+func (w *WriteTx) SyncLinks(ids []int64, connectors []string) error {
+	if len(ids) == 0 || len(connectors) == 0 {
+		return nil
+	}
+	_, err := w.exec(`UPDATE records SET synced = fields
+		WHERE entity_id IN (SELECT value FROM json_each(?)) AND connector IN (SELECT value FROM json_each(?))
+			AND deleted_at IS NULL AND synced IS NOT fields`, jsonIDs(ids), jsonStrings(connectors))
+	return err
+}
+
+// ClearEntitiesDirty marks the entities ids reconciled.
+func (w *WriteTx) ClearEntitiesDirty(ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := w.exec(`UPDATE entities SET dirty = 0 WHERE id IN (SELECT value FROM json_each(?)) AND dirty <> 0`, jsonIDs(ids))
+	return err
+}
+
+// jsonIDs writes ids as a JSON array, for json_each.
+func jsonIDs(ids []int64) string {
+	b := make([]byte, 0, 8*len(ids)+2)
+	b = append(b, '[')
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, id, 10)
+	}
+	return string(append(b, ']'))
+}
+
+// jsonStrings writes strings as a JSON array, for json_each.
+func jsonStrings(ss []string) string {
+	b := make([]byte, 0, 16*len(ss)+2)
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, s)
+	}
+	return string(append(b, ']'))
 }

@@ -2,6 +2,7 @@ package state
 
 import (
 	"database/sql"
+	"strings"
 	"time"
 )
 
@@ -44,6 +45,32 @@ func (w *WriteTx) AddOutbox(it OutboxItem, now time.Time) (int64, error) {
 		return 0, err
 	}
 	return res.LastInsertId()
+}
+
+// outboxRows is how many items one INSERT of AddOutboxBatch carries.
+const outboxRows = 50
+
+// AddOutboxBatch plans writes, several rows per statement.
+func (w *WriteTx) AddOutboxBatch(items []OutboxItem, now time.Time) error {
+	at := TimeText(now)
+	for len(items) > 0 {
+		n := min(len(items), outboxRows)
+		var q strings.Builder
+		q.WriteString(`INSERT INTO outbox (entity_id, connector, op, remote_id, fields, canonical, state, run_id, created_at, updated_at) VALUES `)
+		args := make([]any, 0, 9*n)
+		for i, it := range items[:n] {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString(`(?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)`)
+			args = append(args, it.EntityID, it.Connector, it.Op, nullString(it.RemoteID), EncodeValues(it.Fields), EncodeValues(it.Canonical), it.RunID, at, at)
+		}
+		if _, err := w.exec(q.String(), args...); err != nil {
+			return err
+		}
+		items = items[n:]
+	}
+	return nil
 }
 
 // EntityOutbox returns an entity's open (not done) items.

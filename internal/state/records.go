@@ -203,32 +203,37 @@ type Link struct {
 func (w *WriteTx) EntityLinks(entityID int64) ([]Link, error) {
 	var out []Link
 	err := w.query(`SELECT connector, remote_id, fields, synced, modified_at, pulled_at, deleted_at FROM records WHERE entity_id = ? ORDER BY connector`, func(rows *sql.Rows) error {
-		var l Link
-		var fields string
+		var connector, remoteID, fields, pulled string
 		var synced, mod, del sql.NullString
-		var pulled string
-		if err := rows.Scan(&l.Connector, &l.RemoteID, &fields, &synced, &mod, &pulled, &del); err != nil {
+		if err := rows.Scan(&connector, &remoteID, &fields, &synced, &mod, &pulled, &del); err != nil {
 			return err
 		}
-		var err error
-		if l.Fields, err = DecodeValues(fields); err != nil {
-			return err
-		}
-		if synced.Valid {
-			if l.Synced, err = DecodeValues(synced.String); err != nil {
-				return err
-			}
-			if l.Synced == nil {
-				l.Synced = Values{}
-			}
-		}
-		l.Modified = ParseTime(mod.String)
-		l.Pulled = ParseTime(pulled)
-		l.Deleted = del.Valid
+		l, err := decodeLink(connector, remoteID, fields, synced, mod, pulled, del)
 		out = append(out, l)
-		return nil
+		return err
 	}, entityID)
 	return out, err
+}
+
+// decodeLink builds a Link from its records columns.
+func decodeLink(connector, remoteID, fields string, synced, mod sql.NullString, pulled string, del sql.NullString) (Link, error) {
+	l := Link{Connector: connector, RemoteID: remoteID}
+	var err error
+	if l.Fields, err = DecodeValues(fields); err != nil {
+		return l, err
+	}
+	if synced.Valid {
+		if l.Synced, err = DecodeValues(synced.String); err != nil {
+			return l, err
+		}
+		if l.Synced == nil {
+			l.Synced = Values{}
+		}
+	}
+	l.Modified = ParseTime(mod.String)
+	l.Pulled = ParseTime(pulled)
+	l.Deleted = del.Valid
+	return l, nil
 }
 
 // LinkedRecord returns the record of connector linked to an entity.

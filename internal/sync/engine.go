@@ -66,7 +66,9 @@ type Engine struct {
 	progress func(ProgressEvent)
 	conns    []*conn // config order
 	byName   map[string]*conn
-	region   mapping.Options
+	// names are the configured connectors' names.
+	names  []string
+	region mapping.Options
 	// rank is each connector's position in the priority order.
 	rank map[string]int
 }
@@ -144,6 +146,7 @@ func New(o Options) (*Engine, error) {
 		}
 		e.conns = append(e.conns, cn)
 		e.byName[cn.name] = cn
+		e.names = append(e.names, cn.name)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

@@ -21,6 +21,10 @@ func (r *run) link(ctx context.Context) error {
 	if err := r.update(func(w *state.WriteTx) error {
 		n, err := w.CountParked()
 		r.anyParked = n > 0
+		if err == nil {
+			n, err = w.CountOpenOutbox()
+			r.anyOutbox = n > 0
+		}
 		return err
 	}); err != nil {
 		return err
@@ -39,13 +43,17 @@ func (r *run) link(ctx context.Context) error {
 				return err
 			}
 			n = len(recs)
+			keys, err := r.chunkKeys(w, recs)
+			if err != nil {
+				return err
+			}
 			for _, d := range recs {
 				after = d.Row
-				if err := r.linkOne(w, d); err != nil {
+				if err := r.linkOne(w, d, keys); err != nil {
 					return fmt.Errorf("link %s/%s: %w", d.Connector, d.RemoteID, err)
 				}
 			}
-			return nil
+			return w.AddIdentityKeyBatch(keys.added)
 		})
 		if err != nil {
 			return err
@@ -58,7 +66,47 @@ func (r *run) link(ctx context.Context) error {
 	}
 }
 
-func (r *run) linkOne(w *state.WriteTx, d state.DirtyRecord) error {
+// keySet is the identity keys one chunk of linking sees: the store's
+// (read when the chunk starts, for the keys of its records) and those of
+// the entities the chunk makes, written when the chunk ends. Linking
+// only adds keys, so the set stays exact through the chunk.
+type keySet struct {
+	known map[state.IdentityKey][]int64
+	added []state.EntityKey
+}
+
+// add gives a new entity its keys.
+func (k *keySet) add(ent int64, keys []state.IdentityKey) {
+	for _, key := range keys {
+		k.known[key] = append(k.known[key], ent)
+		k.added = append(k.added, state.EntityKey{EntityID: ent, IdentityKey: key})
+	}
+}
+
+// chunkKeys reads the stored entities holding any key of the chunk's
+// unlinked records.
+func (r *run) chunkKeys(w *state.WriteTx, recs []state.DirtyRecord) (*keySet, error) {
+	var want []state.IdentityKey
+	seen := map[state.IdentityKey]bool{}
+	for _, d := range recs {
+		if d.EntityID != 0 || r.e.byName[d.Connector] == nil {
+			continue
+		}
+		for _, k := range r.e.identityKeys(d.Fields) {
+			if !seen[k] {
+				seen[k] = true
+				want = append(want, k)
+			}
+		}
+	}
+	known, err := w.MatchIdentities(want)
+	if err != nil {
+		return nil, err
+	}
+	return &keySet{known: known}, nil
+}
+
+func (r *run) linkOne(w *state.WriteTx, d state.DirtyRecord, keys *keySet) error {
 	cn := r.e.byName[d.Connector]
 	if cn == nil {
 		// A connector no longer configured: its records wait.
@@ -71,10 +119,7 @@ func (r *run) linkOne(w *state.WriteTx, d state.DirtyRecord) error {
 		return w.ClearRecordDirty(d.Connector, d.RemoteID)
 	}
 	now := r.e.now()
-	matches, kind, err := r.e.match(w, d.Fields)
-	if err != nil {
-		return err
-	}
+	matches, kind := r.e.match(keys.known, d.Fields)
 	switch {
 	case len(matches) > 1:
 		reason := fmt.Sprintf("matches %d different contacts by %s", len(matches), kind)
@@ -100,8 +145,10 @@ func (r *run) linkOne(w *state.WriteTx, d state.DirtyRecord) error {
 			return err
 		}
 		// A create that reached the CRM before a crash is now linked.
-		if _, err := w.CancelCreates(ent, cn.name); err != nil {
-			return err
+		if r.anyOutbox {
+			if _, err := w.CancelCreates(ent, cn.name); err != nil {
+				return err
+			}
 		}
 		if err := w.MarkEntityDirty(ent, state.EntityDirty); err != nil {
 			return err
@@ -118,9 +165,7 @@ func (r *run) linkOne(w *state.WriteTx, d state.DirtyRecord) error {
 	if err != nil {
 		return err
 	}
-	if err := w.AddIdentityKeys(ent, r.e.identityKeys(d.Fields)); err != nil {
-		return err
-	}
+	keys.add(ent, r.e.identityKeys(d.Fields))
 	if err := w.LinkRecord(cn.name, d.RemoteID, ent); err != nil {
 		return err
 	}
@@ -189,23 +234,19 @@ func (e *Engine) keysOf(kind string, v state.Values) []state.IdentityKey {
 }
 
 // match returns the entities the values match by the first key kind
-// that matches anything, and a description of the match. When that kind
-// names one entity but a later kind matches only other entities (the
-// e-mail is one person's, the phone another's), all of them are
-// returned, so the record is parked rather than merged into either. A
-// later kind that also matches the chosen entity (a phone several people
-// share) agrees with it.
-func (e *Engine) match(w *state.WriteTx, v state.Values) ([]int64, string, error) {
+// that matches anything (known holds the entities of each key), and a
+// description of the match. When that kind names one entity but a later
+// kind matches only other entities (the e-mail is one person's, the
+// phone another's), all of them are returned, so the record is parked
+// rather than merged into either. A later kind that also matches the
+// chosen entity (a phone several people share) agrees with it.
+func (e *Engine) match(known map[state.IdentityKey][]int64, v state.Values) ([]int64, string) {
 	var chosen []int64
 	var how string
 	for _, kind := range e.identityKinds() {
 		var found []int64
 		for _, k := range e.keysOf(kind, v) {
-			ids, err := w.MatchIdentity(k)
-			if err != nil {
-				return nil, "", err
-			}
-			for _, id := range ids {
+			for _, id := range known[k] {
 				if !slices.Contains(found, id) {
 					found = append(found, id)
 				}
@@ -217,7 +258,7 @@ func (e *Engine) match(w *state.WriteTx, v state.Values) ([]int64, string, error
 		slices.Sort(found)
 		if chosen == nil {
 			if len(found) > 1 {
-				return found, kind, nil
+				return found, kind
 			}
 			chosen, how = found, kind
 			continue
@@ -226,9 +267,9 @@ func (e *Engine) match(w *state.WriteTx, v state.Values) ([]int64, string, error
 			continue
 		}
 		all := slices.Concat(chosen, found)
-		return all, fmt.Sprintf("%s (contact %d) and %s (contact %s)", how, chosen[0], kind, joinIDs(found)), nil
+		return all, fmt.Sprintf("%s (contact %d) and %s (contact %s)", how, chosen[0], kind, joinIDs(found))
 	}
-	return chosen, how, nil
+	return chosen, how
 }
 
 func joinIDs(ids []int64) string {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/syncd/syncd/internal/state"
 )
@@ -33,18 +35,20 @@ func (r *run) reconcile(ctx context.Context) error {
 		}
 		n := 0
 		err := r.update(func(w *state.WriteTx) error {
-			ids, err := w.DirtyEntities(after, chunk)
+			batch, err := w.DirtyEntityBatch(after, chunk)
 			if err != nil {
 				return err
 			}
-			n = len(ids)
-			for _, id := range ids {
-				after = id
-				if err := r.reconcileOne(w, id); err != nil {
-					return fmt.Errorf("reconcile contact %d: %w", id, err)
+			n = len(batch)
+			var p plan
+			for i := range batch {
+				d := &batch[i]
+				after = d.ID
+				if err := r.reconcileOne(w, d, &p); err != nil {
+					return fmt.Errorf("reconcile contact %d: %w", d.ID, err)
 				}
 			}
-			return nil
+			return r.commitPlan(w, &p)
 		})
 		if err != nil {
 			return err
@@ -57,23 +61,62 @@ func (r *run) reconcile(ctx context.Context) error {
 	}
 }
 
-func (r *run) reconcileOne(w *state.WriteTx, id int64) error {
-	e := r.e
-	ent, found, err := w.GetEntity(id)
-	if err != nil || !found {
-		return err
+// plan gathers the writes of a chunk of reconciliations that are made in
+// bulk when the chunk ends: the new synced bases, the entities left clean
+// and the planned outbox items.
+type plan struct {
+	synced []int64
+	clean  []int64
+	outbox []state.OutboxItem
+	// creates are the outbox items whose CRM fields are still to be
+	// written (by their connector's mapping, from the agreed values).
+	creates []planCreate
+}
+
+type planCreate struct {
+	item   int
+	cn     *conn
+	fields state.Values
+}
+
+// commitPlan makes a chunk's bulk writes. The CRM fields of the planned
+// creates (phone formatting is most of a create's cost) are written on
+// every core while the other writes go to the store.
+func (r *run) commitPlan(w *state.WriteTx, p *plan) error {
+	var wg sync.WaitGroup
+	workers := min(runtime.GOMAXPROCS(0), len(p.creates)/64+1)
+	for k := range workers {
+		wg.Go(func() {
+			for i := k; i < len(p.creates); i += workers {
+				c := p.creates[i]
+				p.outbox[c.item].Fields = c.cn.mapper.CreateFields(c.fields)
+			}
+		})
 	}
-	if ent.Deleted {
-		return w.ClearEntityDirty(id)
+	err := w.SyncLinks(p.synced, r.e.names)
+	if err == nil {
+		err = w.ClearEntitiesDirty(p.clean)
 	}
-	links, err := w.EntityLinks(id)
+	wg.Wait()
 	if err != nil {
 		return err
+	}
+	return w.AddOutboxBatch(p.outbox, r.e.now())
+}
+
+// reconcileOne merges one entity; the writes every entity makes go into
+// p, the rest are made here.
+func (r *run) reconcileOne(w *state.WriteTx, d *state.DirtyEntity, p *plan) error {
+	e := r.e
+	ent, id := d.Entity, d.ID
+	if ent.Deleted {
+		p.clean = append(p.clean, id)
+		return nil
 	}
 	var sides []side
 	present := map[string]bool{}
 	liveReadable := false
-	for _, l := range links {
+	for _, l := range d.Links {
 		present[l.Connector] = true
 		cn := e.byName[l.Connector]
 		if cn == nil || l.Deleted {
@@ -85,6 +128,7 @@ func (r *run) reconcileOne(w *state.WriteTx, id int64) error {
 	// Each entity is reconciled once per run, so what this run adds to
 	// conflicts and the outbox never concerns an entity still to come.
 	var open map[string]state.Conflict
+	var err error
 	if r.anyOpenConflict {
 		if open, err = w.OpenConflicts(id); err != nil {
 			return err
@@ -130,12 +174,8 @@ func (r *run) reconcileOne(w *state.WriteTx, id int64) error {
 	}
 	// Each link's current values are now accounted for: they are its new
 	// base. Values still to be written are in the outbox.
-	for _, s := range sides {
-		if s.link.Synced == nil || !maps.Equal(s.link.Synced, s.link.Fields) {
-			if err := w.SetSynced(s.cn.name, s.link.RemoteID, s.link.Fields); err != nil {
-				return err
-			}
-		}
+	if len(sides) > 0 {
+		p.synced = append(p.synced, id)
 	}
 	// The new plan replaces what an earlier run planned and did not send.
 	attempted := map[string]bool{}
@@ -180,9 +220,7 @@ func (r *run) reconcileOne(w *state.WriteTx, id int64) error {
 		}
 		it := state.OutboxItem{EntityID: id, Connector: s.cn.name, Op: state.OpUpdate, RemoteID: s.link.RemoteID,
 			Fields: s.cn.mapper.ToRemote(changed, res.fields), Canonical: snapshot, RunID: r.id}
-		if _, err := w.AddOutbox(it, now); err != nil {
-			return err
-		}
+		p.outbox = append(p.outbox, it)
 		if r.dry {
 			r.count(s.cn.name, func(c *ConnectorReport) { c.Updated++ })
 			var parts []string
@@ -208,24 +246,19 @@ func (r *run) reconcileOne(w *state.WriteTx, id int64) error {
 				continue
 			}
 			canon := cn.createCanonical(res.fields)
-			it := state.OutboxItem{EntityID: id, Connector: cn.name, Op: state.OpCreate,
-				Fields: cn.mapper.CreateFields(res.fields), Canonical: canon, RunID: r.id}
-			if _, err := w.AddOutbox(it, now); err != nil {
-				return err
-			}
+			it := state.OutboxItem{EntityID: id, Connector: cn.name, Op: state.OpCreate, Canonical: canon, RunID: r.id}
+			p.creates = append(p.creates, planCreate{item: len(p.outbox), cn: cn, fields: res.fields})
+			p.outbox = append(p.outbox, it)
 			if r.dry {
 				r.count(cn.name, func(c *ConnectorReport) { c.Created++ })
 				fmt.Fprintf(r.out, "create %s (contact %d): %s\n", cn.name, id, formatValues(canon))
 			}
 		}
 	}
-	if keepDirty {
-		if ent.Dirty != state.EntityDirty {
-			return w.MarkEntityDirty(id, state.EntityDirty)
-		}
-		return nil
+	if !keepDirty {
+		p.clean = append(p.clean, id)
 	}
-	return w.ClearEntityDirty(id)
+	return nil
 }
 
 // createCanonical is what a create of an entity with values fields
