@@ -329,3 +329,54 @@ func jsonStrings(ss []string) string {
 	}
 	return string(append(b, ']'))
 }
+
+// NewEntity is an entity to insert with a chosen id (see MaxEntityID).
+type NewEntity struct {
+	ID     int64
+	Fields Values
+	// Origins is the JSON of the entity's origins (see OriginsJSON).
+	Origins string
+	Created time.Time
+}
+
+// MaxEntityID returns the largest entity id in use (0 for none). Ids
+// above it are free for InsertEntities within the same transaction:
+// entities are never removed, only marked deleted, so an id is never
+// used twice.
+func (w *WriteTx) MaxEntityID() (int64, error) {
+	var n int64
+	err := w.queryRow(`SELECT coalesce(max(id), 0) FROM entities`).Scan(&n)
+	return n, err
+}
+
+// OriginsJSON is the origins column of an entity whose every field came
+// from origin.
+func OriginsJSON(origin Origin) (string, error) {
+	b, err := json.Marshal(map[string]Origin{AllFields: origin})
+	return string(b), err
+}
+
+// entityRows is how many entities one INSERT of InsertEntities carries.
+const entityRows = 100
+
+// InsertEntities inserts dirty entities, several per statement.
+func (w *WriteTx) InsertEntities(ents []NewEntity) error {
+	for len(ents) > 0 {
+		n := min(len(ents), entityRows)
+		var q strings.Builder
+		q.WriteString(`INSERT INTO entities (id, fields, dirty, created_at, origins) VALUES `)
+		args := make([]any, 0, 4*n)
+		for i, e := range ents[:n] {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString(`(?, ?, 1, ?, ?)`)
+			args = append(args, e.ID, EncodeValues(e.Fields), TimeText(e.Created), e.Origins)
+		}
+		if _, err := w.exec(q.String(), args...); err != nil {
+			return err
+		}
+		ents = ents[n:]
+	}
+	return nil
+}

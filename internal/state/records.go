@@ -2,6 +2,7 @@ package state
 
 import (
 	"database/sql"
+	"strings"
 	"time"
 )
 
@@ -179,6 +180,38 @@ func (w *WriteTx) ClearRecordDirty(connector, remoteID string) error {
 func (w *WriteTx) LinkRecord(connector, remoteID string, entityID int64) error {
 	_, err := w.exec(`UPDATE records SET entity_id = ?, synced = NULL, dirty = 0 WHERE connector = ? AND remote_id = ?`, entityID, connector, remoteID)
 	return err
+}
+
+// RecordLink links the record at Row (its rowid, as DirtyRecords
+// returns it) to an entity.
+type RecordLink struct {
+	Row, EntityID int64
+}
+
+// linkRows is how many links one UPDATE of LinkRecords carries.
+const linkRows = 100
+
+// LinkRecords makes links as LinkRecord does, several per statement.
+func (w *WriteTx) LinkRecords(links []RecordLink) error {
+	for len(links) > 0 {
+		n := min(len(links), linkRows)
+		var q strings.Builder
+		q.WriteString(`WITH l(row, entity) AS (VALUES `)
+		args := make([]any, 0, 2*n)
+		for i, l := range links[:n] {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString(`(?, ?)`)
+			args = append(args, l.Row, l.EntityID)
+		}
+		q.WriteString(`) UPDATE records SET entity_id = l.entity, synced = NULL, dirty = 0 FROM l WHERE records.rowid = l.row`)
+		if _, err := w.exec(q.String(), args...); err != nil {
+			return err
+		}
+		links = links[n:]
+	}
+	return nil
 }
 
 // UnlinkRecord detaches a record from its entity.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/syncd/syncd/internal/mapping"
 	"github.com/syncd/syncd/internal/state"
@@ -43,7 +44,7 @@ func (r *run) link(ctx context.Context) error {
 				return err
 			}
 			n = len(recs)
-			keys, err := r.chunkKeys(w, recs)
+			keys, err := r.startChunk(w, recs)
 			if err != nil {
 				return err
 			}
@@ -53,7 +54,7 @@ func (r *run) link(ctx context.Context) error {
 					return fmt.Errorf("link %s/%s: %w", d.Connector, d.RemoteID, err)
 				}
 			}
-			return w.AddIdentityKeyBatch(keys.added)
+			return keys.flush(w)
 		})
 		if err != nil {
 			return err
@@ -66,26 +67,86 @@ func (r *run) link(ctx context.Context) error {
 	}
 }
 
-// keySet is the identity keys one chunk of linking sees: the store's
-// (read when the chunk starts, for the keys of its records) and those of
-// the entities the chunk makes, written when the chunk ends. Linking
-// only adds keys, so the set stays exact through the chunk.
-type keySet struct {
-	known map[state.IdentityKey][]int64
-	added []state.EntityKey
+// linkChunk is what one chunk of linking sees and makes. Matching reads
+// the identity keys of the store once (those of the chunk's records) and
+// adds the keys of the entities the chunk makes: linking only adds keys,
+// so the set stays exact through the chunk. The new entities, their keys
+// and the new links are written in bulk when the chunk ends (flush);
+// until then linked holds the links the chunk made.
+type linkChunk struct {
+	known    map[state.IdentityKey][]int64
+	keys     []state.EntityKey
+	entities []state.NewEntity
+	links    []state.RecordLink
+	// linked holds, per entity, the records the chunk linked to it by
+	// connector.
+	linked map[int64]map[string]string
+	// nextID is the id of the next new entity.
+	nextID int64
+	// origins memoises the origins JSON of new entities.
+	origins map[state.Origin]string
 }
 
-// add gives a new entity its keys.
-func (k *keySet) add(ent int64, keys []state.IdentityKey) {
-	for _, key := range keys {
-		k.known[key] = append(k.known[key], ent)
-		k.added = append(k.added, state.EntityKey{EntityID: ent, IdentityKey: key})
+// newEntity gives the record d of connector cn a new entity and returns
+// its id.
+func (c *linkChunk) newEntity(d state.DirtyRecord, origin state.Origin, keys []state.IdentityKey, now time.Time) (int64, error) {
+	orig, ok := c.origins[origin]
+	if !ok {
+		var err error
+		if orig, err = state.OriginsJSON(origin); err != nil {
+			return 0, err
+		}
+		c.origins[origin] = orig
 	}
+	c.nextID++
+	ent := c.nextID
+	c.entities = append(c.entities, state.NewEntity{ID: ent, Fields: d.Fields, Origins: orig, Created: now})
+	for _, key := range keys {
+		c.known[key] = append(c.known[key], ent)
+		c.keys = append(c.keys, state.EntityKey{EntityID: ent, IdentityKey: key})
+	}
+	c.link(d, ent)
+	return ent, nil
 }
 
-// chunkKeys reads the stored entities holding any key of the chunk's
-// unlinked records.
-func (r *run) chunkKeys(w *state.WriteTx, recs []state.DirtyRecord) (*keySet, error) {
+// link links the record d to the entity ent.
+func (c *linkChunk) link(d state.DirtyRecord, ent int64) {
+	c.links = append(c.links, state.RecordLink{Row: d.Row, EntityID: ent})
+	if c.linked[ent] == nil {
+		c.linked[ent] = map[string]string{}
+	}
+	c.linked[ent][d.Connector] = d.RemoteID
+}
+
+// linkedRecord is WriteTx.LinkedRecord, counting the chunk's own links.
+func (c *linkChunk) linkedRecord(w *state.WriteTx, ent int64, connector string) (remoteID string, deleted, found bool, err error) {
+	if id, ok := c.linked[ent][connector]; ok {
+		return id, false, true, nil
+	}
+	if ent > c.lastStored() {
+		return "", false, false, nil
+	}
+	return w.LinkedRecord(ent, connector)
+}
+
+// lastStored is the last entity id that existed before the chunk.
+func (c *linkChunk) lastStored() int64 { return c.nextID - int64(len(c.entities)) }
+
+// flush writes what the chunk made: entities, then their keys and the
+// links that refer to them.
+func (c *linkChunk) flush(w *state.WriteTx) error {
+	if err := w.InsertEntities(c.entities); err != nil {
+		return err
+	}
+	if err := w.AddIdentityKeyBatch(c.keys); err != nil {
+		return err
+	}
+	return w.LinkRecords(c.links)
+}
+
+// startChunk reads the stored entities holding any key of the chunk's
+// unlinked records, and where new entity ids start.
+func (r *run) startChunk(w *state.WriteTx, recs []state.DirtyRecord) (*linkChunk, error) {
 	var want []state.IdentityKey
 	seen := map[state.IdentityKey]bool{}
 	for _, d := range recs {
@@ -103,10 +164,14 @@ func (r *run) chunkKeys(w *state.WriteTx, recs []state.DirtyRecord) (*keySet, er
 	if err != nil {
 		return nil, err
 	}
-	return &keySet{known: known}, nil
+	last, err := w.MaxEntityID()
+	if err != nil {
+		return nil, err
+	}
+	return &linkChunk{known: known, linked: map[int64]map[string]string{}, nextID: last, origins: map[state.Origin]string{}}, nil
 }
 
-func (r *run) linkOne(w *state.WriteTx, d state.DirtyRecord, keys *keySet) error {
+func (r *run) linkOne(w *state.WriteTx, d state.DirtyRecord, lc *linkChunk) error {
 	cn := r.e.byName[d.Connector]
 	if cn == nil {
 		// A connector no longer configured: its records wait.
@@ -119,14 +184,14 @@ func (r *run) linkOne(w *state.WriteTx, d state.DirtyRecord, keys *keySet) error
 		return w.ClearRecordDirty(d.Connector, d.RemoteID)
 	}
 	now := r.e.now()
-	matches, kind := r.e.match(keys.known, d.Fields)
+	matches, kind := r.e.match(lc.known, d.Fields)
 	switch {
 	case len(matches) > 1:
 		reason := fmt.Sprintf("matches %d different contacts by %s", len(matches), kind)
 		return r.park(w, d, reason, matches)
 	case len(matches) == 1:
 		ent := matches[0]
-		other, deleted, found, err := w.LinkedRecord(ent, cn.name)
+		other, deleted, found, err := lc.linkedRecord(w, ent, cn.name)
 		if err != nil {
 			return err
 		}
@@ -141,9 +206,7 @@ func (r *run) linkOne(w *state.WriteTx, d state.DirtyRecord, keys *keySet) error
 				return err
 			}
 		}
-		if err := w.LinkRecord(cn.name, d.RemoteID, ent); err != nil {
-			return err
-		}
+		lc.link(d, ent)
 		// A create that reached the CRM before a crash is now linked.
 		if r.anyOutbox {
 			if _, err := w.CancelCreates(ent, cn.name); err != nil {
@@ -161,12 +224,7 @@ func (r *run) linkOne(w *state.WriteTx, d state.DirtyRecord, keys *keySet) error
 		// person and stay unlinked.
 		return w.ClearRecordDirty(cn.name, d.RemoteID)
 	}
-	ent, err := w.CreateEntity(d.Fields, state.Origin{Connector: cn.name, At: now.UTC(), Run: r.id, How: "created"}, now)
-	if err != nil {
-		return err
-	}
-	keys.add(ent, r.e.identityKeys(d.Fields))
-	if err := w.LinkRecord(cn.name, d.RemoteID, ent); err != nil {
+	if _, err := lc.newEntity(d, state.Origin{Connector: cn.name, At: now.UTC(), Run: r.id, How: "created"}, r.e.identityKeys(d.Fields), now); err != nil {
 		return err
 	}
 	return r.unpark(w, cn.name, d.RemoteID)

@@ -164,6 +164,29 @@ func (t *Table) List(keep func(*Contact) bool) []Contact {
 	return out
 }
 
+// ListAfter is List for one page: copies of up to limit live contacts
+// with ids above after that keep returns true for, in ascending id
+// order, and whether more such contacts follow. Only the contacts it
+// returns are copied.
+func (t *Table) ListAfter(after int64, limit int, keep func(*Contact) bool) (page []Contact, more bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	from, _ := slices.BinarySearch(t.ids, after+1)
+	for _, id := range t.ids[from:] {
+		c := t.rows[id]
+		if c.Deleted || (keep != nil && !keep(c)) {
+			continue
+		}
+		if len(page) == limit {
+			return page, true
+		}
+		cp := *c
+		cp.Fields = maps.Clone(c.Fields)
+		page = append(page, cp)
+	}
+	return page, false
+}
+
 // Len returns the number of live contacts.
 func (t *Table) Len() int {
 	t.mu.RLock()

@@ -128,13 +128,10 @@ func (c *Connector) Pull(ctx context.Context, opts connectors.PullOptions, fn co
 		if err := c.fault(ctx, "list"); err != nil {
 			return err
 		}
-		rows := c.Table.List(func(r *emulator.Contact) bool {
-			return r.ID > cur.LastID && (cur.Since.IsZero() || r.Modified.After(cur.Since))
+		rows, more := c.Table.ListAfter(cur.LastID, max(c.PageSize, 1), func(r *emulator.Contact) bool {
+			return cur.Since.IsZero() || r.Modified.After(cur.Since)
 		})
-		done := len(rows) <= c.PageSize
-		if !done {
-			rows = rows[:c.PageSize]
-		}
+		done := !more
 		page := connectors.Page{Total: -1, Done: done}
 		for _, r := range rows {
 			page.Records = append(page.Records, record(r))
