@@ -12,7 +12,7 @@ import (
 )
 
 // chunk is how many records or entities one transaction handles.
-const chunk = 2000
+const chunk = 500
 
 // link gives every dirty live record an entity: a linked record marks its
 // entity for reconciling; an unlinked one is matched by identity (email,

@@ -59,6 +59,11 @@ const Ext = ".vcf"
 // server's clock: raise options.lookback above the clocks' difference.
 const DefaultLookback = 100 * time.Millisecond
 
+// stampTick bounds the file-system clock's tick: a file whose stamp is
+// older than this when the folder is listed gets a new stamp from any
+// later write.
+const stampTick = 20 * time.Millisecond
+
 // DefaultPageSize is the number of records per page.
 const DefaultPageSize = 500
 
@@ -213,10 +218,14 @@ type cursor struct {
 	// Start of the interrupted pull, and the last file name it delivered.
 	Start int64  `json:"start,omitempty"`
 	After string `json:"after,omitempty"`
-	// Own: files this connector wrote after the pull that made the
-	// cursor, by name, with their stamps (stamp.key) right after the
-	// write. Such a file is passed over while its stamp is unchanged: the
-	// engine has its contents already. Put there by AdvanceCursor.
+	// Own: files whose contents the engine has although they changed
+	// after Since, by name, with their stamps (stamp.key): those this
+	// connector wrote after the pull that made the cursor (put there by
+	// AdvanceCursor, with the stamp right after the write), and those
+	// the pull itself delivered or passed over that changed within the
+	// lookback before it started (a no-op pull right after files were
+	// written does not read them again). Such a file is passed over while
+	// its stamp is unchanged.
 	Own map[string]string `json:"own,omitempty"`
 }
 
@@ -263,6 +272,19 @@ func (c *Connector) Pull(ctx context.Context, opts connectors.PullOptions, fn co
 		}
 		entries = entries[i:]
 	}
+	// recent holds the stamps of the files that the next pull will list
+	// again (changed within the lookback before this pull's start) and
+	// whose contents the engine has: delivered by this pull, or passed
+	// over as unchanged. A file changed within stampTick of the listing
+	// is left out: a second write in the same clock tick could keep its
+	// stamp, so it is read again.
+	recentSince := start - int64(c.lookback)
+	recentBefore := start - int64(stampTick)
+	recent := map[string]string{}
+	isRecent := func(e entry) bool {
+		t := e.stamp.changedAt()
+		return t >= recentSince && t < recentBefore
+	}
 	if cur.Since > 0 {
 		kept := entries[:0]
 		for _, e := range entries {
@@ -270,6 +292,9 @@ func (c *Connector) Pull(ctx context.Context, opts connectors.PullOptions, fn co
 				continue
 			}
 			if own, ok := cur.Own[e.name]; ok && own == e.stamp.key() {
+				if isRecent(e) {
+					recent[e.name] = own
+				}
 				continue
 			}
 			kept = append(kept, e)
@@ -298,13 +323,19 @@ func (c *Connector) Pull(ctx context.Context, opts connectors.PullOptions, fn co
 				return fmt.Errorf("vcarddir: pull: %w", err)
 			}
 			page.Records = append(page.Records, connectors.Record{ID: e.name, Fields: fields, Modified: time.Unix(0, e.stamp.mtime).UTC()})
+			if isRecent(e) {
+				recent[e.name] = e.stamp.key()
+			}
 		}
 		next := cursor{Since: cur.Since, Start: start}
 		if n > 0 {
 			next.After = batch[n-1].name
 		}
 		if page.Done {
-			next = cursor{Since: start - int64(c.lookback)}
+			next = cursor{Since: recentSince}
+			if len(recent) > 0 {
+				next.Own = recent
+			}
 		}
 		b, _ := json.Marshal(next)
 		page.Cursor = string(b)

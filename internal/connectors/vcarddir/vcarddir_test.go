@@ -431,6 +431,7 @@ func TestAdvanceCursorPassesOverOwnWrites(t *testing.T) {
 	ctx := context.Background()
 	other := e.folder.Seed(map[string]string{"N.given": "Oli", "EMAIL": "oli@example.com"})
 	mine := e.folder.Seed(map[string]string{"N.given": "Mo", "EMAIL": "mo@example.com"})
+	time.Sleep(30 * time.Millisecond) // past the file-system clock's tick
 	pull := func(c *vcarddir.Connector, cur string) (ids []string, next string) {
 		t.Helper()
 		err := c.Pull(ctx, connectors.PullOptions{Cursor: cur}, func(_ context.Context, p connectors.Page) error {
@@ -446,6 +447,12 @@ func TestAdvanceCursorPassesOverOwnWrites(t *testing.T) {
 		return ids, next
 	}
 	_, cur := pull(e.conn, "")
+	// A file the pull read is passed over too while unchanged; another
+	// tool's edit of it after the pull makes it count again.
+	if got, _ := pull(e.conn, cur); len(got) != 0 {
+		t.Errorf("pull right after the first returned %v, want nothing", got)
+	}
+	e.folder.EditAsUser(other, map[string]string{"TITLE": "Ops"})
 	created, err := e.conn.Create(ctx, map[string]string{"N.given": "Ann", "EMAIL": "ann@example.com"})
 	if err != nil {
 		t.Fatal(err)
