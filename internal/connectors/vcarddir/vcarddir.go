@@ -608,6 +608,26 @@ func (c *Connector) ListIDs(ctx context.Context, fn func(ctx context.Context, id
 	return nil
 }
 
+// Count returns the number of contact files, as ListIDs would list them,
+// from the folder listing alone (no file is read or stat-ed). After an
+// incremental pull the engine compares it with the records it holds and
+// lists the ids only when the two differ. A malformed file counts but is
+// never stored, so a folder holding one is listed every time (slower,
+// never wrong).
+func (c *Connector) Count(ctx context.Context) (int, error) {
+	c.flushBeforeRead("count")
+	n := 0
+	err := c.pacer.Call(ctx, "count", connectors.Read, func(ctx context.Context) error {
+		if err := c.fault("count"); err != nil {
+			return err
+		}
+		entries, err := c.list(false)
+		n = len(entries)
+		return err
+	})
+	return n, err
+}
+
 // writeTemp writes data to a new hidden file next to name's (vdir tools
 // read only *.vcf files) and returns its path. The data is not flushed to
 // disk yet: Flush does that for a whole batch before putting the files

@@ -200,6 +200,16 @@ func TestDeletionAndListIDs(t *testing.T) {
 	if !slices.Equal(listed, sorted(b, "broken")) {
 		t.Fatalf("ListIDs = %v", listed)
 	}
+	// Count counts what ListIDs lists, and a staged create once flushed.
+	if n, err := e.conn.Count(context.Background()); err != nil || n != len(listed) {
+		t.Errorf("Count = %d, %v; want %d", n, err, len(listed))
+	}
+	if _, err := e.conn.Create(context.Background(), map[string]string{"N.given": "C"}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.conn.Count(context.Background()); err != nil || n != len(listed)+1 {
+		t.Errorf("Count after a create = %d, %v; want %d", n, err, len(listed)+1)
+	}
 	if err := e.conn.Delete(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
