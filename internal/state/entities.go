@@ -151,6 +151,9 @@ func (w *WriteTx) MatchIdentity(k IdentityKey) ([]int64, error) {
 	return out, err
 }
 
+const matchIdentitiesQuery = `SELECT DISTINCT k.kind, k.value, k.entity_id FROM json_each(?) AS j
+	CROSS JOIN identity_keys AS k ON k.kind = j.value->>0 AND k.value = j.value->>1`
+
 // MatchIdentities returns, for each of keys that any live entity holds,
 // the entities holding it: one query for a chunk of records instead of
 // one per key.
@@ -172,8 +175,7 @@ func (w *WriteTx) MatchIdentities(keys []IdentityKey) (map[IdentityKey][]int64, 
 		b = append(b, ']')
 	}
 	b = append(b, ']')
-	err := w.query(`SELECT DISTINCT k.kind, k.value, k.entity_id FROM json_each(?) AS j
-		CROSS JOIN identity_keys AS k ON k.kind = j.value->>0 AND k.value = j.value->>1`, func(rows *sql.Rows) error {
+	err := w.query(matchIdentitiesQuery, func(rows *sql.Rows) error {
 		var k IdentityKey
 		var id int64
 		if err := rows.Scan(&k.Kind, &k.Value, &id); err != nil {
@@ -241,15 +243,17 @@ type DirtyEntity struct {
 	Links []Link
 }
 
+const dirtyEntityBatchQuery = `WITH ids AS (SELECT id, fields, dirty, deleted_at FROM entities WHERE dirty <> 0 AND id > ? ORDER BY id LIMIT ?)
+	SELECT ids.id, ids.fields, ids.dirty, ids.deleted_at, r.connector, r.remote_id, r.fields, r.synced, r.modified_at, r.pulled_at, r.deleted_at
+	FROM ids LEFT JOIN records r ON r.entity_id = ids.id ORDER BY ids.id, r.connector`
+
 // DirtyEntityBatch returns up to limit live or deleted dirty entities
 // after id after, ascending, each with its links (live and deleted,
 // ordered by connector): one query for a chunk instead of two per
 // entity.
 func (w *WriteTx) DirtyEntityBatch(after int64, limit int) ([]DirtyEntity, error) {
 	var out []DirtyEntity
-	err := w.query(`WITH ids AS (SELECT id, fields, dirty, deleted_at FROM entities WHERE dirty <> 0 AND id > ? ORDER BY id LIMIT ?)
-		SELECT ids.id, ids.fields, ids.dirty, ids.deleted_at, r.connector, r.remote_id, r.fields, r.synced, r.modified_at, r.pulled_at, r.deleted_at
-		FROM ids LEFT JOIN records r ON r.entity_id = ids.id ORDER BY ids.id, r.connector`, func(rows *sql.Rows) error {
+	err := w.query(dirtyEntityBatchQuery, func(rows *sql.Rows) error {
 		var (
 			id                           int64
 			efields                      string
@@ -282,6 +286,10 @@ func (w *WriteTx) DirtyEntityBatch(after int64, limit int) ([]DirtyEntity, error
 	return out, err
 }
 
+const syncLinksQuery = `UPDATE records SET synced = fields
+	WHERE entity_id IN (SELECT value FROM json_each(?)) AND connector IN (SELECT value FROM json_each(?))
+		AND deleted_at IS NULL AND synced IS NOT fields`
+
 // SyncLinks makes the pulled snapshot the synced base of every live
 // record of connectors linked to the entities ids, where it is not
 // already: what a reconciliation of those entities settles.
@@ -289,18 +297,18 @@ func (w *WriteTx) SyncLinks(ids []int64, connectors []string) error {
 	if len(ids) == 0 || len(connectors) == 0 {
 		return nil
 	}
-	_, err := w.exec(`UPDATE records SET synced = fields
-		WHERE entity_id IN (SELECT value FROM json_each(?)) AND connector IN (SELECT value FROM json_each(?))
-			AND deleted_at IS NULL AND synced IS NOT fields`, jsonIDs(ids), jsonStrings(connectors))
+	_, err := w.exec(syncLinksQuery, jsonIDs(ids), jsonStrings(connectors))
 	return err
 }
+
+const clearEntitiesDirtyQuery = `UPDATE entities SET dirty = 0 WHERE id IN (SELECT value FROM json_each(?)) AND dirty <> 0`
 
 // ClearEntitiesDirty marks the entities ids reconciled.
 func (w *WriteTx) ClearEntitiesDirty(ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := w.exec(`UPDATE entities SET dirty = 0 WHERE id IN (SELECT value FROM json_each(?)) AND dirty <> 0`, jsonIDs(ids))
+	_, err := w.exec(clearEntitiesDirtyQuery, jsonIDs(ids))
 	return err
 }
 

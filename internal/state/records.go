@@ -126,12 +126,14 @@ type DirtyRecord struct {
 	Fields              Values
 }
 
+const dirtyRecordsQuery = `SELECT rowid, connector, remote_id, entity_id, fields FROM records
+	WHERE dirty = 1 AND deleted_at IS NULL AND rowid > ? ORDER BY rowid LIMIT ?`
+
 // DirtyRecords returns up to limit live dirty records after rowid after,
 // in pull order.
 func (w *WriteTx) DirtyRecords(after int64, limit int) ([]DirtyRecord, error) {
 	var out []DirtyRecord
-	err := w.query(`SELECT rowid, connector, remote_id, entity_id, fields FROM records
-		WHERE dirty = 1 AND deleted_at IS NULL AND rowid > ? ORDER BY rowid LIMIT ?`, func(rows *sql.Rows) error {
+	err := w.query(dirtyRecordsQuery, func(rows *sql.Rows) error {
 		var d DirtyRecord
 		var ent sql.NullInt64
 		var fields string
@@ -322,11 +324,13 @@ func (w *WriteTx) CountLinked(connector string) (int64, error) {
 	return n, err
 }
 
+const countLiveQuery = `SELECT count(*) FROM records WHERE connector = ? AND deleted_at IS NULL`
+
 // CountLive returns the number of records of connector not marked
 // deleted, linked or not.
 func (w *WriteTx) CountLive(connector string) (int64, error) {
 	var n int64
-	err := w.queryRow(`SELECT count(*) FROM records WHERE connector = ? AND deleted_at IS NULL`, connector).Scan(&n)
+	err := w.queryRow(countLiveQuery, connector).Scan(&n)
 	return n, err
 }
 

@@ -130,6 +130,14 @@ func dsn(path string, readOnly bool, maxPageCount int) string {
 		q.Add("_pragma", "query_only(1)")
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
+		// The write-ahead log is copied into the database once it holds
+		// 40 MB (10,000 pages; SQLite's default is 1,000) and when the
+		// store closes. A one-shot run of a few hundred edits then copies
+		// each page once, at the end, instead of once in the middle of
+		// the run and again at the end. After a copy the log file is cut
+		// back to 16 MB.
+		q.Add("_pragma", "wal_autocheckpoint(10000)")
+		q.Add("_pragma", "journal_size_limit(16777216)")
 		q.Set("_txlock", "immediate")
 		if maxPageCount > 0 {
 			q.Add("_pragma", "max_page_count("+strconv.Itoa(maxPageCount)+")")

@@ -147,6 +147,10 @@ type Connector struct {
 	// written: files put in place since the last pull began, for
 	// AdvanceCursor.
 	written map[string]stamp
+	// listed is how many files the last pull's listing found, while no
+	// write or deletion has happened since (listedOK), for one Count.
+	listed   int
+	listedOK bool
 }
 
 // stamp identifies a file version without reading it.
@@ -265,6 +269,9 @@ func (c *Connector) Pull(ctx context.Context, opts connectors.PullOptions, fn co
 	if err != nil {
 		return err
 	}
+	c.mu.Lock()
+	c.listed, c.listedOK = len(entries), true
+	c.mu.Unlock()
 	if cur.After != "" {
 		i, _ := slices.BinarySearchFunc(entries, cur.After, func(e entry, name string) int { return strings.Compare(e.name, name) })
 		for i < len(entries) && entries[i].name <= cur.After {
@@ -572,6 +579,7 @@ func (c *Connector) Delete(ctx context.Context, id string) error {
 			return c.fsError("delete "+id, err)
 		}
 		c.mu.Lock()
+		c.listedOK = false
 		delete(c.written, id)
 		c.removed = append(c.removed, id)
 		c.mu.Unlock()
@@ -611,12 +619,20 @@ func (c *Connector) ListIDs(ctx context.Context, fn func(ctx context.Context, id
 // Count returns the number of contact files, as ListIDs would list them,
 // from the folder listing alone (no file is read or stat-ed). After an
 // incremental pull the engine compares it with the records it holds and
-// lists the ids only when the two differ. A malformed file counts but is
-// never stored, so a folder holding one is listed every time (slower,
-// never wrong).
+// lists the ids only when the two differ. Right after a pull, with no
+// write in between, the count is that pull's listing: the records the
+// pull saw, which is what the engine compares. A malformed file counts
+// but is never stored, so a folder holding one is listed every time
+// (slower, never wrong).
 func (c *Connector) Count(ctx context.Context) (int, error) {
+	c.mu.Lock()
+	n, ok := c.listed, c.listedOK
+	c.listedOK = false
+	c.mu.Unlock()
+	if ok {
+		return n, nil
+	}
 	c.flushBeforeRead("count")
-	n := 0
 	err := c.pacer.Call(ctx, "count", connectors.Read, func(ctx context.Context) error {
 		if err := c.fault("count"); err != nil {
 			return err
@@ -663,6 +679,7 @@ type staged struct {
 
 func (c *Connector) stage(st staged) {
 	c.mu.Lock()
+	c.listedOK = false
 	c.staged = append(c.staged, st)
 	c.stagedNames[st.name] = true
 	c.mu.Unlock()

@@ -187,6 +187,11 @@ func TestDeletionAndListIDs(t *testing.T) {
 	if !strings.Contains(e.logs.String(), "broken.vcf") {
 		t.Errorf("no warning about the malformed file: %s", e.logs)
 	}
+	// Right after a pull, Count is that pull's listing (the malformed file
+	// counts: it exists).
+	if n, err := e.conn.Count(context.Background()); err != nil || n != 3 {
+		t.Errorf("Count after the pull = %d, %v; want 3", n, err)
+	}
 	e.folder.Delete(a)
 	var listed []string
 	err := e.conn.ListIDs(context.Background(), func(ctx context.Context, ids []string) error {
@@ -200,7 +205,8 @@ func TestDeletionAndListIDs(t *testing.T) {
 	if !slices.Equal(listed, sorted(b, "broken")) {
 		t.Fatalf("ListIDs = %v", listed)
 	}
-	// Count counts what ListIDs lists, and a staged create once flushed.
+	// Later, Count counts what ListIDs lists, and a staged create once
+	// flushed.
 	if n, err := e.conn.Count(context.Background()); err != nil || n != len(listed) {
 		t.Errorf("Count = %d, %v; want %d", n, err, len(listed))
 	}

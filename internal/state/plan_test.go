@@ -1,0 +1,58 @@
+package state
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The queries a run makes for every chunk or connector read through an
+// index, whatever the size of the store: a scan of the records or
+// entities would make a quiet run's cost grow with every contact held.
+func TestHotQueriesUseIndexes(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "state.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, c := range []struct {
+		name, query string
+		args        []any
+		want        string
+	}{
+		{"DirtyEntityBatch", dirtyEntityBatchQuery, []any{0, 500}, "entities USING INDEX entities_dirty (id>?)"},
+		{"DirtyRecords", dirtyRecordsQuery, []any{0, 500}, "records USING INDEX records_dirty"},
+		{"CountLive", countLiveQuery, []any{"a"}, "records USING COVERING INDEX records_live"},
+		{"MatchIdentities", matchIdentitiesQuery, []any{`[["email","a@example.com"]]`}, "k USING PRIMARY KEY (kind=? AND value=?)"},
+		{"SyncLinks", syncLinksQuery, []any{"[1]", `["a"]`}, "records USING INDEX records_link"},
+		{"ClearEntitiesDirty", clearEntitiesDirtyQuery, []any{"[1]"}, "entities USING INTEGER PRIMARY KEY"},
+	} {
+		rows, err := s.DB.QueryContext(ctx, "EXPLAIN QUERY PLAN "+c.query, c.args...)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		all := strings.Join(plan, "; ")
+		for _, d := range plan {
+			for _, table := range []string{"records", "entities", "identity_keys"} {
+				if strings.HasPrefix(d, "SCAN "+table) {
+					t.Errorf("%s scans %s: %s", c.name, table, all)
+				}
+			}
+		}
+		if !strings.Contains(all, c.want) {
+			t.Errorf("%s plan is %q, want it to use %q", c.name, all, c.want)
+		}
+	}
+}
