@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 )
@@ -148,8 +147,15 @@ func EncodeValues(v Values) string {
 	if len(v) == 0 {
 		return "{}"
 	}
-	keys := slices.Sorted(maps.Keys(v))
-	b := make([]byte, 0, 32*len(v))
+	var small [24]string
+	keys := small[:0]
+	size := 2
+	for k, val := range v {
+		keys = append(keys, k)
+		size += len(k) + len(val) + 6
+	}
+	slices.Sort(keys)
+	b := make([]byte, 0, size)
 	b = append(b, '{')
 	for i, k := range keys {
 		if i > 0 {
@@ -208,7 +214,8 @@ func decodeFlat(s string) (Values, bool) {
 	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
 		return nil, false
 	}
-	v := make(Values, 8)
+	// One pair per `":"` (a value holding that text only over-sizes).
+	v := make(Values, strings.Count(s, `":"`))
 	i := 1
 	str := func() (string, bool) {
 		if i >= len(s) || s[i] != '"' {
