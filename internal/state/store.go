@@ -208,7 +208,7 @@ func (s *Store) migrate(ctx context.Context, opts Options) error {
 		if cur > known {
 			return fmt.Errorf("state: %s has schema version %d, newer than this syncd knows (%d): upgrade syncd, or point state at another file", s.Path, cur, known)
 		}
-		if opts.ReadOnly {
+		if opts.ReadOnly || cur == known {
 			return nil
 		}
 	} else if opts.ReadOnly {
