@@ -96,24 +96,6 @@ func (w *WriteTx) MarkEntityDirty(id int64, level int) error {
 	return err
 }
 
-// ClearEntityDirty marks an entity reconciled.
-func (w *WriteTx) ClearEntityDirty(id int64) error {
-	_, err := w.exec(`UPDATE entities SET dirty = 0 WHERE id = ?`, id)
-	return err
-}
-
-// DirtyEntities returns up to limit ids of live dirty entities after id
-// after, ascending.
-func (w *WriteTx) DirtyEntities(after int64, limit int) ([]int64, error) {
-	var out []int64
-	err := w.query(`SELECT id FROM entities WHERE dirty <> 0 AND id > ? ORDER BY id LIMIT ?`, func(rows *sql.Rows) error {
-		var id int64
-		out = append(out, id)
-		return rows.Scan(&out[len(out)-1])
-	}, after, limit)
-	return out, err
-}
-
 // DeleteEntity marks an entity deleted and drops its identity keys, so no
 // record matches it again.
 func (w *WriteTx) DeleteEntity(id int64, at time.Time) error {
@@ -135,20 +117,6 @@ func (w *WriteTx) CountLiveEntities() (int64, error) {
 type IdentityKey struct {
 	// Kind is "email", "phone" or "key:<canonical field>".
 	Kind, Value string
-}
-
-// MatchIdentity returns the live entities holding the key.
-func (w *WriteTx) MatchIdentity(k IdentityKey) ([]int64, error) {
-	var out []int64
-	err := w.query(`SELECT entity_id FROM identity_keys WHERE kind = ? AND value = ?`, func(rows *sql.Rows) error {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return err
-		}
-		out = append(out, id)
-		return nil
-	}, k.Kind, k.Value)
-	return out, err
 }
 
 const matchIdentitiesQuery = `SELECT DISTINCT k.kind, k.value, k.entity_id FROM json_each(?) AS j

@@ -177,13 +177,6 @@ func (w *WriteTx) ClearRecordDirty(connector, remoteID string) error {
 	return err
 }
 
-// LinkRecord links a record to an entity; its synced values start empty
-// (a new link).
-func (w *WriteTx) LinkRecord(connector, remoteID string, entityID int64) error {
-	_, err := w.exec(`UPDATE records SET entity_id = ?, synced = NULL, dirty = 0 WHERE connector = ? AND remote_id = ?`, entityID, connector, remoteID)
-	return err
-}
-
 // RecordLink links the record at Row (its rowid, as DirtyRecords
 // returns it) to an entity.
 type RecordLink struct {
@@ -193,7 +186,8 @@ type RecordLink struct {
 // linkRows is how many links one UPDATE of LinkRecords carries.
 const linkRows = 100
 
-// LinkRecords makes links as LinkRecord does, several per statement.
+// LinkRecords links records to entities, several per statement; each
+// link's synced values start empty (a new link).
 func (w *WriteTx) LinkRecords(links []RecordLink) error {
 	for len(links) > 0 {
 		n := min(len(links), linkRows)
@@ -282,12 +276,6 @@ func (w *WriteTx) LinkedRecord(entityID int64, connector string) (remoteID strin
 		return "", false, false, err
 	}
 	return remoteID, del.Valid, true, nil
-}
-
-// SetSynced stores a link's synced values after reconciling.
-func (w *WriteTx) SetSynced(connector, remoteID string, synced Values) error {
-	_, err := w.exec(`UPDATE records SET synced = ? WHERE connector = ? AND remote_id = ?`, EncodeValues(synced), connector, remoteID)
-	return err
 }
 
 // SetPushed stores what a successful push left on the remote side: the
