@@ -119,40 +119,49 @@ type IdentityKey struct {
 	Kind, Value string
 }
 
-const matchIdentitiesQuery = `SELECT DISTINCT k.kind, k.value, k.entity_id FROM json_each(?) AS j
-	CROSS JOIN identity_keys AS k ON k.kind = j.value->>0 AND k.value = j.value->>1`
+// matchKeys is how many keys one query of MatchIdentities looks up.
+const matchKeys = 250
+
+// matchIdentitiesQuery looks up n keys, bound as kind and value pairs
+// (bytes as they are, as they were stored).
+func matchIdentitiesQuery(n int) string {
+	var q strings.Builder
+	q.WriteString(`WITH j(kind, value) AS (VALUES `)
+	for i := range n {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		q.WriteString(`(?, ?)`)
+	}
+	q.WriteString(`) SELECT DISTINCT k.kind, k.value, k.entity_id FROM j CROSS JOIN identity_keys AS k ON k.kind = j.kind AND k.value = j.value`)
+	return q.String()
+}
 
 // MatchIdentities returns, for each of keys that any live entity holds,
-// the entities holding it: one query for a chunk of records instead of
-// one per key.
+// the entities holding it: a query per 250 keys instead of one per key.
 func (w *WriteTx) MatchIdentities(keys []IdentityKey) (map[IdentityKey][]int64, error) {
 	out := map[IdentityKey][]int64{}
-	if len(keys) == 0 {
-		return out, nil
-	}
-	b := make([]byte, 0, 40*len(keys))
-	b = append(b, '[')
-	for i, k := range keys {
-		if i > 0 {
-			b = append(b, ',')
+	for len(keys) > 0 {
+		n := min(len(keys), matchKeys)
+		args := make([]any, 0, 2*n)
+		for _, k := range keys[:n] {
+			args = append(args, k.Kind, k.Value)
 		}
-		b = append(b, '[')
-		b = appendJSONString(b, k.Kind)
-		b = append(b, ',')
-		b = appendJSONString(b, k.Value)
-		b = append(b, ']')
-	}
-	b = append(b, ']')
-	err := w.query(matchIdentitiesQuery, func(rows *sql.Rows) error {
-		var k IdentityKey
-		var id int64
-		if err := rows.Scan(&k.Kind, &k.Value, &id); err != nil {
-			return err
+		err := w.query(matchIdentitiesQuery(n), func(rows *sql.Rows) error {
+			var k IdentityKey
+			var id int64
+			if err := rows.Scan(&k.Kind, &k.Value, &id); err != nil {
+				return err
+			}
+			out[k] = append(out[k], id)
+			return nil
+		}, args...)
+		if err != nil {
+			return nil, err
 		}
-		out[k] = append(out[k], id)
-		return nil
-	}, string(b))
-	return out, err
+		keys = keys[n:]
+	}
+	return out, nil
 }
 
 // keyRows is how many keys one INSERT of AddIdentityKeyBatch carries.

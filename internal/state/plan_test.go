@@ -25,7 +25,7 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 		{"DirtyEntityBatch", dirtyEntityBatchQuery, []any{0, 500}, "entities USING INDEX entities_dirty (id>?)"},
 		{"DirtyRecords", dirtyRecordsQuery, []any{0, 500}, "records USING INDEX records_dirty"},
 		{"CountLive", countLiveQuery, []any{"a"}, "records USING COVERING INDEX records_live"},
-		{"MatchIdentities", matchIdentitiesQuery, []any{`[["email","a@example.com"]]`}, "k USING PRIMARY KEY (kind=? AND value=?)"},
+		{"MatchIdentities", matchIdentitiesQuery(2), []any{"email", "a@example.com", "phone", "+441234567890"}, "k USING PRIMARY KEY (kind=? AND value=?)"},
 		{"SyncLinks", syncLinksQuery, []any{"[1]", `["a"]`}, "records USING INDEX records_link"},
 		{"ClearEntitiesDirty", clearEntitiesDirtyQuery, []any{"[1]"}, "entities USING INTEGER PRIMARY KEY"},
 	} {

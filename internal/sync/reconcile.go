@@ -81,12 +81,20 @@ type planCreate struct {
 
 // commitPlan makes a chunk's bulk writes. The CRM fields of the planned
 // creates (phone formatting is most of a create's cost) are written on
-// every core while the other writes go to the store.
+// every core while the other writes go to the store. A panic there goes
+// on up from here, as it would have from reconcileOne.
 func (r *run) commitPlan(w *state.WriteTx, p *plan) error {
 	var wg sync.WaitGroup
+	var once sync.Once
+	var panicked any
 	workers := min(runtime.GOMAXPROCS(0), len(p.creates)/64+1)
 	for k := range workers {
 		wg.Go(func() {
+			defer func() {
+				if v := recover(); v != nil {
+					once.Do(func() { panicked = v })
+				}
+			}()
 			for i := k; i < len(p.creates); i += workers {
 				c := p.creates[i]
 				p.outbox[c.item].Fields = c.cn.mapper.CreateFields(c.fields)
@@ -98,6 +106,9 @@ func (r *run) commitPlan(w *state.WriteTx, p *plan) error {
 		err = w.ClearEntitiesDirty(p.clean)
 	}
 	wg.Wait()
+	if panicked != nil {
+		panic(panicked)
+	}
 	if err != nil {
 		return err
 	}

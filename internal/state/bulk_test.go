@@ -1,0 +1,120 @@
+package state
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// The bulk operations a chunk of linking and reconciling makes agree with
+// what the store then holds: new entities with their keys, matches by
+// key (byte for byte, across more keys than one query carries), links,
+// synced bases and clean marks.
+func TestBulkLinkAndReconcile(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "state.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	const n = 600 // more than one MatchIdentities query and one INSERT each
+	odd := "Zoë\x00<&>@example.com"
+	err = s.Update(ctx, func(w *WriteTx) error {
+		for i := range n {
+			if err := w.PutPulledRecord(PulledRecord{Connector: "a", RemoteID: fmt.Sprint(i), Fields: Values{"email": fmt.Sprintf("p%d@example.com", i)}, Hash: "h", Pulled: now, Run: 1}); err != nil {
+				return err
+			}
+		}
+		recs, err := w.DirtyRecords(0, n)
+		if err != nil || len(recs) != n {
+			return fmt.Errorf("dirty records: %d, %v", len(recs), err)
+		}
+		last, err := w.MaxEntityID()
+		if err != nil {
+			return err
+		}
+		orig, err := OriginsJSON(Origin{Connector: "a", At: now, Run: 1, How: "created"})
+		if err != nil {
+			return err
+		}
+		var ents []NewEntity
+		var keys []EntityKey
+		var links []RecordLink
+		for i, d := range recs {
+			id := last + 1 + int64(i)
+			ents = append(ents, NewEntity{ID: id, Fields: d.Fields, Origins: orig, Created: now})
+			keys = append(keys, EntityKey{EntityID: id, IdentityKey: IdentityKey{Kind: "email", Value: d.Fields["email"]}})
+			links = append(links, RecordLink{Row: d.Row, EntityID: id})
+		}
+		keys = append(keys, EntityKey{EntityID: last + 1, IdentityKey: IdentityKey{Kind: "email", Value: odd}})
+		if err := w.InsertEntities(ents); err != nil {
+			return err
+		}
+		if err := w.AddIdentityKeyBatch(keys); err != nil {
+			return err
+		}
+		return w.LinkRecords(links)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Update(ctx, func(w *WriteTx) error {
+		var want []IdentityKey
+		for i := range n {
+			want = append(want, IdentityKey{Kind: "email", Value: fmt.Sprintf("p%d@example.com", i)})
+		}
+		want = append(want, IdentityKey{Kind: "email", Value: odd}, IdentityKey{Kind: "email", Value: "nobody@example.com"}, IdentityKey{Kind: "phone", Value: odd})
+		got, err := w.MatchIdentities(want)
+		if err != nil {
+			return err
+		}
+		if len(got) != n+1 {
+			t.Errorf("%d keys matched, want %d", len(got), n+1)
+		}
+		if ids := got[IdentityKey{Kind: "email", Value: "p7@example.com"}]; !slices.Equal(ids, []int64{8}) {
+			t.Errorf("p7 matches %v, want [8]", ids)
+		}
+		if ids := got[IdentityKey{Kind: "email", Value: odd}]; !slices.Equal(ids, []int64{1}) {
+			t.Errorf("a key with odd bytes matches %v, want [1]", ids)
+		}
+		batch, err := w.DirtyEntityBatch(0, 10)
+		if err != nil {
+			return err
+		}
+		if len(batch) != 10 || batch[0].ID != 1 || len(batch[0].Links) != 1 || batch[0].Links[0].RemoteID != "0" || batch[0].Links[0].Synced != nil {
+			t.Fatalf("first dirty batch: %+v", batch[:1])
+		}
+		var ids []int64
+		for _, d := range batch {
+			ids = append(ids, d.ID)
+		}
+		if err := w.SyncLinks(ids, []string{"a"}); err != nil {
+			return err
+		}
+		if err := w.ClearEntitiesDirty(ids); err != nil {
+			return err
+		}
+		next, err := w.DirtyEntityBatch(0, 10)
+		if err != nil {
+			return err
+		}
+		if len(next) != 10 || next[0].ID != 11 {
+			t.Errorf("after clearing 1-10 the next dirty entity is %d", next[0].ID)
+		}
+		links, err := w.EntityLinks(3)
+		if err != nil {
+			return err
+		}
+		if len(links) != 1 || links[0].Synced["email"] != "p2@example.com" {
+			t.Errorf("entity 3 links %+v, want synced = its pulled values", links)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
