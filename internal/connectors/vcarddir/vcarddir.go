@@ -32,6 +32,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -359,33 +360,43 @@ func (c *Connector) Pull(ctx context.Context, opts connectors.PullOptions, fn co
 }
 
 // list returns the folder's .vcf files sorted by name, with stamps when
-// withStamps.
+// withStamps. The folder is read a batch of names at a time and each
+// file stamped by one lstat, so that listing a large folder holds little
+// more than the entries it returns.
 func (c *Connector) list(withStamps bool) ([]entry, error) {
-	des, err := os.ReadDir(c.dir)
+	f, err := os.Open(c.dir)
 	if err != nil {
 		return nil, c.fsError("list", err)
 	}
-	out := make([]entry, 0, len(des))
-	for _, de := range des {
-		name := de.Name()
-		if !strings.HasSuffix(name, Ext) || strings.HasPrefix(name, ".") || !de.Type().IsRegular() {
-			continue
-		}
-		e := entry{name: strings.TrimSuffix(name, Ext)}
-		if withStamps {
-			info, err := de.Info()
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					continue
-				}
-				return nil, c.fsError("list", err)
+	defer f.Close()
+	var out []entry
+	for {
+		des, err := f.ReadDir(1024)
+		for _, de := range des {
+			name := de.Name()
+			if !strings.HasSuffix(name, Ext) || strings.HasPrefix(name, ".") || !de.Type().IsRegular() {
+				continue
 			}
-			e.stamp = stampOf(info)
+			e := entry{name: strings.TrimSuffix(name, Ext)}
+			if withStamps {
+				st, err := lstamp(filepath.Join(c.dir, name))
+				if err != nil {
+					if errors.Is(err, fs.ErrNotExist) {
+						continue
+					}
+					return nil, c.fsError("list", err)
+				}
+				e.stamp = st
+			}
+			out = append(out, e)
 		}
-		out = append(out, e)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, c.fsError("list", err)
+		}
 	}
-	// ReadDir sorts by name already; names with Ext removed keep the order
-	// except for a name that is a prefix of another, so sort again.
 	slices.SortFunc(out, func(a, b entry) int { return strings.Compare(a.name, b.name) })
 	return out, nil
 }
