@@ -24,6 +24,7 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 	}{
 		{"DirtyEntityBatch", dirtyEntityBatchQuery, []any{0, 500}, "entities USING INDEX entities_dirty (id>?)"},
 		{"DirtyRecords", dirtyRecordsQuery, []any{0, 500}, "records USING INDEX records_dirty"},
+		{"RecordHashes", recordHashesQuery(2), []any{"a", "1", "2"}, "records USING INDEX sqlite_autoindex_records_1 (connector=? AND remote_id=?)"},
 		{"CountLive", countLiveQuery, []any{"a"}, "records USING COVERING INDEX records_live"},
 		{"MatchIdentities", matchIdentitiesQuery(2), []any{"email", "a@example.com", "phone", "+441234567890"}, "k USING PRIMARY KEY (kind=? AND value=?)"},
 		{"SyncLinks", syncLinksQuery, []any{"[1]", `["a"]`}, "records USING INDEX records_link"},

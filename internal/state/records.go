@@ -19,24 +19,68 @@ type PulledRecord struct {
 	Encoded string
 }
 
-// RecordHash returns the stored hash of a record and whether it is a
-// tombstone; found is false for a record never stored.
-func (w *WriteTx) RecordHash(connector, remoteID string) (hash string, deleted, found bool, err error) {
-	var del sql.NullString
-	err = w.queryRow(`SELECT hash, deleted_at FROM records WHERE connector = ? AND remote_id = ?`, connector, remoteID).Scan(&hash, &del)
-	if err == sql.ErrNoRows {
-		return "", false, false, nil
-	}
-	if err != nil {
-		return "", false, false, err
-	}
-	return hash, del.Valid, true, nil
+// StoredHash is a stored record's hash and whether it is a tombstone.
+type StoredHash struct {
+	Hash    string
+	Deleted bool
 }
 
-// TouchRecord notes that run saw the record unchanged.
-func (w *WriteTx) TouchRecord(connector, remoteID string, run int64) error {
-	_, err := w.exec(`UPDATE records SET seen_run = ? WHERE connector = ? AND remote_id = ?`, run, connector, remoteID)
-	return err
+// idRows is how many remote ids one statement of RecordHashes or
+// TouchRecords names.
+const idRows = 500
+
+// idList is "?, ?, …" for n parameters.
+func idList(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+func recordHashesQuery(n int) string {
+	return `SELECT remote_id, hash, deleted_at IS NOT NULL FROM records WHERE connector = ? AND remote_id IN (` + idList(n) + `)`
+}
+
+// RecordHashes returns the stored hashes of those of ids that connector
+// has records for (live or tombstones), a statement per 500 ids.
+func (w *WriteTx) RecordHashes(connector string, ids []string) (map[string]StoredHash, error) {
+	out := make(map[string]StoredHash, len(ids))
+	for len(ids) > 0 {
+		n := min(len(ids), idRows)
+		args := make([]any, 0, n+1)
+		args = append(args, connector)
+		for _, id := range ids[:n] {
+			args = append(args, id)
+		}
+		err := w.query(recordHashesQuery(n), func(rows *sql.Rows) error {
+			var id string
+			var h StoredHash
+			if err := rows.Scan(&id, &h.Hash, &h.Deleted); err != nil {
+				return err
+			}
+			out[id] = h
+			return nil
+		}, args...)
+		if err != nil {
+			return nil, err
+		}
+		ids = ids[n:]
+	}
+	return out, nil
+}
+
+// TouchRecords notes that run saw the records ids unchanged.
+func (w *WriteTx) TouchRecords(connector string, ids []string, run int64) error {
+	for len(ids) > 0 {
+		n := min(len(ids), idRows)
+		args := make([]any, 0, n+2)
+		args = append(args, run, connector)
+		for _, id := range ids[:n] {
+			args = append(args, id)
+		}
+		if _, err := w.exec(`UPDATE records SET seen_run = ? WHERE connector = ? AND remote_id IN (`+idList(n)+`)`, args...); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
 }
 
 // PutPulledRecord stores a new or changed snapshot and marks it dirty; a
@@ -64,16 +108,6 @@ func (w *WriteTx) TombstoneRecord(connector, remoteID string, at time.Time) (boo
 	}
 	n, _ := res.RowsAffected()
 	return n > 0, nil
-}
-
-// MarkSeen notes that run saw these ids in a complete listing.
-func (w *WriteTx) MarkSeen(connector string, ids []string, run int64) error {
-	for _, id := range ids {
-		if _, err := w.exec(`UPDATE records SET seen_run = ? WHERE connector = ? AND remote_id = ?`, run, connector, id); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // TombstoneUnlisted marks deleted every live record of connector that a

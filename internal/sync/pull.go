@@ -139,6 +139,20 @@ func (r *run) mapPage(cn *conn, page connectors.Page) []mappedRecord {
 func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped []mappedRecord, complete, fresh bool) error {
 	now := r.e.now()
 	var pulled, changed int
+	var stored map[string]state.StoredHash
+	if !fresh {
+		ids := make([]string, 0, len(page.Records))
+		for _, rec := range page.Records {
+			if rec.ID != "" && !rec.Deleted {
+				ids = append(ids, rec.ID)
+			}
+		}
+		var err error
+		if stored, err = w.RecordHashes(cn.name, ids); err != nil {
+			return err
+		}
+	}
+	var touched []string
 	for i, rec := range page.Records {
 		if rec.ID == "" {
 			continue
@@ -151,22 +165,9 @@ func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped
 			continue
 		}
 		fields, hash := mapped[i].fields, mapped[i].hash
-		var (
-			old            string
-			deleted, found bool
-			err            error
-		)
-		if !fresh {
-			old, deleted, found, err = w.RecordHash(cn.name, rec.ID)
-			if err != nil {
-				return err
-			}
-		}
-		if found && !deleted && old == hash {
+		if old, found := stored[rec.ID]; found && !old.Deleted && old.Hash == hash {
 			if complete {
-				if err := w.TouchRecord(cn.name, rec.ID, r.id); err != nil {
-					return err
-				}
+				touched = append(touched, rec.ID)
 			}
 			continue
 		}
@@ -174,6 +175,9 @@ func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped
 		if err := w.PutPulledRecord(state.PulledRecord{Connector: cn.name, RemoteID: rec.ID, Fields: fields, Encoded: mapped[i].encoded, Hash: hash, Modified: rec.Modified, Pulled: now, Run: r.id}); err != nil {
 			return err
 		}
+	}
+	if err := w.TouchRecords(cn.name, touched, r.id); err != nil {
+		return err
 	}
 	if page.Cursor != "" || page.Done {
 		if err := w.SetCursor(cn.name, page.Cursor, page.Done, now); err != nil {
