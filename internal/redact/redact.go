@@ -6,6 +6,7 @@ package redact
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -306,7 +307,10 @@ func isNameByte(c byte) bool {
 }
 
 // Error wraps err so that its message is redacted while errors.Is and
-// errors.As still see the original chain.
+// errors.As still see the original chain. The wrapper has no Unwrap: a
+// caller that unwraps it and prints what it finds (as fmt's %w chains or
+// errors.Unwrap would let it) cannot bring the secret back; only asking
+// for a particular error type with errors.As reaches the original.
 func (r *Redactor) Error(err error) error {
 	if err == nil {
 		return nil
@@ -324,8 +328,9 @@ type redactedError struct {
 	err error
 }
 
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
+func (e *redactedError) Error() string        { return e.msg }
+func (e *redactedError) Is(target error) bool { return errors.Is(e.err, target) }
+func (e *redactedError) As(target any) bool   { return errors.As(e.err, target) }
 
 // Handler wraps an slog.Handler so that every message and attribute value
 // (including errors and nested groups) is redacted before it is written.

@@ -114,6 +114,15 @@ func TestErrorKeepsChain(t *testing.T) {
 	if !errors.Is(red, sentinel) {
 		t.Error("redacted error lost its chain")
 	}
+	// Unwrapping does not bring the secret back.
+	for e := errors.Unwrap(red); e != nil; e = errors.Unwrap(e) {
+		assertClean(t, "unwrapped error", e.Error())
+	}
+	if wrapped := fmt.Errorf("sync: %w", red); !errors.Is(wrapped, sentinel) {
+		t.Error("a redacted error wrapped again lost its chain")
+	} else {
+		assertClean(t, "wrapped again", wrapped.Error())
+	}
 	plain := errors.New("nothing secret")
 	if r.Error(plain) != plain {
 		t.Error("clean error was wrapped")
