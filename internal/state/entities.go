@@ -263,7 +263,10 @@ func (w *WriteTx) DirtyEntityBatch(after int64, limit int) ([]DirtyEntity, error
 	return out, err
 }
 
-const syncLinksQuery = `UPDATE records SET synced = fields
+// syncLinksQuery goes through the entities' links (records_link): left
+// to itself the planner can prefer walking every live record of the
+// connectors.
+const syncLinksQuery = `UPDATE records INDEXED BY records_link SET synced = fields
 	WHERE entity_id IN (SELECT value FROM json_each(?)) AND connector IN (SELECT value FROM json_each(?))
 		AND deleted_at IS NULL AND synced IS NOT fields`
 

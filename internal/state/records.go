@@ -17,12 +17,15 @@ type PulledRecord struct {
 	Run      int64
 	// Encoded, when set, is EncodeValues(Fields), computed ahead.
 	Encoded string
+	// Raw is the hash of the CRM values as pulled ("" when not known).
+	Raw string
 }
 
-// StoredHash is a stored record's hash and whether it is a tombstone.
+// StoredHash is a stored record's hash, the hash of its CRM values as
+// last pulled ("" when not known) and whether it is a tombstone.
 type StoredHash struct {
-	Hash    string
-	Deleted bool
+	Hash, Raw string
+	Deleted   bool
 }
 
 // idRows is how many remote ids one statement of RecordHashes or
@@ -35,7 +38,7 @@ func idList(n int) string {
 }
 
 func recordHashesQuery(n int) string {
-	return `SELECT remote_id, hash, deleted_at IS NOT NULL FROM records WHERE connector = ? AND remote_id IN (` + idList(n) + `)`
+	return `SELECT remote_id, hash, coalesce(raw_hash, ''), deleted_at IS NOT NULL FROM records WHERE connector = ? AND remote_id IN (` + idList(n) + `)`
 }
 
 // RecordHashes returns the stored hashes of those of ids that connector
@@ -52,7 +55,7 @@ func (w *WriteTx) RecordHashes(connector string, ids []string) (map[string]Store
 		err := w.query(recordHashesQuery(n), func(rows *sql.Rows) error {
 			var id string
 			var h StoredHash
-			if err := rows.Scan(&id, &h.Hash, &h.Deleted); err != nil {
+			if err := rows.Scan(&id, &h.Hash, &h.Raw, &h.Deleted); err != nil {
 				return err
 			}
 			out[id] = h
@@ -64,6 +67,36 @@ func (w *WriteTx) RecordHashes(connector string, ids []string) (map[string]Store
 		ids = ids[n:]
 	}
 	return out, nil
+}
+
+// RawHash is a record's hash of its CRM values as pulled.
+type RawHash struct {
+	RemoteID, Raw string
+}
+
+// SetRawHashes stores the hashes of CRM values pulled again whose
+// canonical values had not changed (a record syncd wrote, read back).
+func (w *WriteTx) SetRawHashes(connector string, hashes []RawHash) error {
+	for len(hashes) > 0 {
+		n := min(len(hashes), idRows)
+		var q strings.Builder
+		q.WriteString(`WITH h(id, raw) AS (VALUES `)
+		args := make([]any, 0, 2*n+1)
+		for i, h := range hashes[:n] {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString(`(?, ?)`)
+			args = append(args, h.RemoteID, h.Raw)
+		}
+		q.WriteString(`) UPDATE records SET raw_hash = h.raw FROM h WHERE records.connector = ? AND records.remote_id = h.id`)
+		args = append(args, connector)
+		if _, err := w.exec(q.String(), args...); err != nil {
+			return err
+		}
+		hashes = hashes[n:]
+	}
+	return nil
 }
 
 // TouchRecords notes that run saw the records ids unchanged.
@@ -90,12 +123,12 @@ func (w *WriteTx) PutPulledRecord(r PulledRecord) error {
 	if enc == "" {
 		enc = EncodeValues(r.Fields)
 	}
-	_, err := w.exec(`INSERT INTO records (connector, remote_id, fields, hash, modified_at, pulled_at, seen_run, dirty)
-		VALUES (?, ?, ?, ?, ?, ?, ?, 1)
+	_, err := w.exec(`INSERT INTO records (connector, remote_id, fields, hash, modified_at, pulled_at, seen_run, dirty, raw_hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)
 		ON CONFLICT (connector, remote_id) DO UPDATE SET fields = excluded.fields, hash = excluded.hash,
 			modified_at = excluded.modified_at, pulled_at = excluded.pulled_at, seen_run = excluded.seen_run,
-			deleted_at = NULL, dirty = 1`,
-		r.Connector, r.RemoteID, enc, r.Hash, nullString(TimeText(r.Modified)), TimeText(r.Pulled), r.Run)
+			deleted_at = NULL, dirty = 1, raw_hash = excluded.raw_hash`,
+		r.Connector, r.RemoteID, enc, r.Hash, nullString(TimeText(r.Modified)), TimeText(r.Pulled), r.Run, nullString(r.Raw))
 	return err
 }
 
@@ -314,10 +347,11 @@ func (w *WriteTx) LinkedRecord(entityID int64, connector string) (remoteID strin
 
 // SetPushed stores what a successful push left on the remote side: the
 // snapshot, synced values and hash all become the pushed values, so that
-// the next pull of the same values is recognised as unchanged.
+// the next pull of the same values is recognised as unchanged. The hash
+// of the CRM values is forgotten: the next pull maps the record again.
 func (w *WriteTx) SetPushed(connector, remoteID string, fields Values, hash string) error {
 	enc := EncodeValues(fields)
-	_, err := w.exec(`UPDATE records SET fields = ?, synced = ?, hash = ? WHERE connector = ? AND remote_id = ?`, enc, enc, hash, connector, remoteID)
+	_, err := w.exec(`UPDATE records SET fields = ?, synced = ?, hash = ?, raw_hash = NULL WHERE connector = ? AND remote_id = ?`, enc, enc, hash, connector, remoteID)
 	return err
 }
 
@@ -328,7 +362,7 @@ func (w *WriteTx) InsertCreated(connector, remoteID string, entityID int64, fiel
 	_, err := w.exec(`INSERT INTO records (connector, remote_id, entity_id, fields, synced, hash, pulled_at, seen_run, dirty)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)
 		ON CONFLICT (connector, remote_id) DO UPDATE SET entity_id = excluded.entity_id, fields = excluded.fields,
-			synced = excluded.synced, hash = excluded.hash, deleted_at = NULL, dirty = 0`,
+			synced = excluded.synced, hash = excluded.hash, deleted_at = NULL, dirty = 0, raw_hash = NULL`,
 		connector, remoteID, entityID, enc, enc, hash, TimeText(now), run)
 	return err
 }

@@ -12,10 +12,14 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -93,6 +97,67 @@ type conn struct {
 	// writable connectors receive creates and updates; pull connectors
 	// are never written.
 	writable bool
+	// rawKey stands for everything that decides how this connector's
+	// CRM values map to canonical values (see mappingKey).
+	rawKey []byte
+}
+
+// mappingVersion is part of every mapping key: raise it when a change to
+// internal/mapping makes the same CRM values map to other canonical
+// values, so that every stored record is mapped again.
+const mappingVersion = 1
+
+// mappingKey hashes what decides how a connector's CRM values map to its
+// compared canonical values: the field mappings, the excluded fields, the
+// default phone region, the mapping code (mappingVersion) and the phone
+// library's version. A record pulled with the same CRM values under the
+// same key maps to the same canonical values.
+func mappingKey(fields []mapping.Field, exclude []string, region string) []byte {
+	h := sha256.New()
+	fmt.Fprintf(h, "syncd mapping %d %s\n", mappingVersion, moduleVersion("github.com/nyaruka/phonenumbers"))
+	_ = json.NewEncoder(h).Encode(struct {
+		Fields  []mapping.Field
+		Exclude []string
+		Region  string
+	}{fields, exclude, region})
+	return h.Sum(nil)
+}
+
+// moduleVersion is the version of a module built into the binary ("" when
+// the binary carries no module information).
+func moduleVersion(path string) string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	for _, d := range info.Deps {
+		if d.Path == path {
+			if d.Replace != nil {
+				return d.Replace.Path + "@" + d.Replace.Version
+			}
+			return d.Version
+		}
+	}
+	return ""
+}
+
+// rawHash hashes a record's CRM values with the connector's mapping key.
+func (cn *conn) rawHash(remote map[string]string) string {
+	keys := make([]string, 0, len(remote))
+	for k := range remote {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	h := sha256.New()
+	h.Write(cn.rawKey)
+	for _, k := range keys {
+		h.Write([]byte(k))
+		h.Write([]byte{0})
+		h.Write([]byte(remote[k]))
+		h.Write([]byte{0})
+	}
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16])
 }
 
 // New compiles every connector's mapping and returns an engine.
@@ -126,7 +191,7 @@ func New(o Options) (*Engine, error) {
 		if dir == "" {
 			dir = connectors.Both
 		}
-		cn := &conn{name: cc.Name, c: c, mapper: m, readable: dir != connectors.Push}
+		cn := &conn{name: cc.Name, c: c, mapper: m, readable: dir != connectors.Push, rawKey: mappingKey(cc.Fields, exclude, o.Config.Identity.DefaultRegion)}
 		cn.writer, _ = c.(connectors.Writer)
 		cn.lister, _ = c.(connectors.IDLister)
 		cn.counter, _ = c.(connectors.Counter)

@@ -72,10 +72,25 @@ func (r *run) pullFrom(ctx context.Context, cn *conn, cursor string, last bool) 
 	}
 	pages, records := 0, 0
 	err := cn.c.Pull(ctx, opts, func(_ context.Context, page connectors.Page) error {
+		// What the store holds of the page's records: a record whose CRM
+		// values hash as they did when it was last pulled is not mapped
+		// again (a full run maps every record).
+		var stored map[string]state.StoredHash
+		if !fresh {
+			ids := make([]string, 0, len(page.Records))
+			for _, rec := range page.Records {
+				if rec.ID != "" && !rec.Deleted {
+					ids = append(ids, rec.ID)
+				}
+			}
+			if err := r.update(func(w *state.WriteTx) (err error) { stored, err = w.RecordHashes(cn.name, ids); return err }); err != nil {
+				return storeError{err}
+			}
+		}
 		// Mapping and hashing happen here, outside the single writer's
 		// transaction, so they overlap with the other connectors' stores.
-		mapped := r.mapPage(cn, page)
-		if err := r.update(func(w *state.WriteTx) error { return r.storePage(w, cn, page, mapped, complete, fresh) }); err != nil {
+		mapped := r.mapPage(cn, page, stored)
+		if err := r.update(func(w *state.WriteTx) error { return r.storePage(w, cn, page, mapped, stored, complete) }); err != nil {
 			return storeError{err}
 		}
 		pages++
@@ -113,46 +128,44 @@ func (r *run) pullFrom(ctx context.Context, cn *conn, cursor string, last bool) 
 }
 
 // mappedRecord is a pulled record's canonical values, their encoding
-// and their hash.
+// and their hash, and the hash of its CRM values (raw). same says the
+// CRM values hash as they did when the record was last pulled: it was
+// not mapped again.
 type mappedRecord struct {
 	fields  state.Values
 	encoded string
 	hash    string
+	raw     string
+	same    bool
 }
 
-// mapPage maps every live record of a page to canonical values.
-func (r *run) mapPage(cn *conn, page connectors.Page) []mappedRecord {
+// mapPage maps every live record of a page to canonical values, except
+// those whose CRM values are as stored (outside a full run).
+func (r *run) mapPage(cn *conn, page connectors.Page, stored map[string]state.StoredHash) []mappedRecord {
 	out := make([]mappedRecord, len(page.Records))
 	for i, rec := range page.Records {
 		if rec.ID == "" || rec.Deleted {
 			continue
 		}
+		raw := cn.rawHash(rec.Fields)
+		if old, ok := stored[rec.ID]; ok && !r.full && !old.Deleted && old.Raw == raw {
+			out[i] = mappedRecord{raw: raw, same: true}
+			continue
+		}
 		fields := cn.canonical(rec.Fields)
-		out[i] = mappedRecord{fields: fields, encoded: state.EncodeValues(fields), hash: cn.mapper.Hash(fields)}
+		out[i] = mappedRecord{fields: fields, encoded: state.EncodeValues(fields), hash: cn.mapper.Hash(fields), raw: raw}
 	}
 	return out
 }
 
-// storePage stores one page (mapped by mapPage): new or changed snapshots
-// are marked dirty, unchanged ones only noted as seen. fresh says the
-// store held no record of the connector when its pull began.
-func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped []mappedRecord, complete, fresh bool) error {
+// storePage stores one page (mapped by mapPage, with what the store held
+// of its records in stored; nil for a connector's first pull): new or
+// changed snapshots are marked dirty, unchanged ones only noted as seen.
+func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped []mappedRecord, stored map[string]state.StoredHash, complete bool) error {
 	now := r.e.now()
 	var pulled, changed int
-	var stored map[string]state.StoredHash
-	if !fresh {
-		ids := make([]string, 0, len(page.Records))
-		for _, rec := range page.Records {
-			if rec.ID != "" && !rec.Deleted {
-				ids = append(ids, rec.ID)
-			}
-		}
-		var err error
-		if stored, err = w.RecordHashes(cn.name, ids); err != nil {
-			return err
-		}
-	}
 	var touched []string
+	var raws []state.RawHash
 	for i, rec := range page.Records {
 		if rec.ID == "" {
 			continue
@@ -164,17 +177,24 @@ func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped
 			}
 			continue
 		}
-		fields, hash := mapped[i].fields, mapped[i].hash
-		if old, found := stored[rec.ID]; found && !old.Deleted && old.Hash == hash {
+		m := mapped[i]
+		old, found := stored[rec.ID]
+		if m.same || found && !old.Deleted && old.Hash == m.hash {
 			if complete {
 				touched = append(touched, rec.ID)
+			}
+			if !m.same && old.Raw != m.raw {
+				raws = append(raws, state.RawHash{RemoteID: rec.ID, Raw: m.raw})
 			}
 			continue
 		}
 		changed++
-		if err := w.PutPulledRecord(state.PulledRecord{Connector: cn.name, RemoteID: rec.ID, Fields: fields, Encoded: mapped[i].encoded, Hash: hash, Modified: rec.Modified, Pulled: now, Run: r.id}); err != nil {
+		if err := w.PutPulledRecord(state.PulledRecord{Connector: cn.name, RemoteID: rec.ID, Fields: m.fields, Encoded: m.encoded, Hash: m.hash, Modified: rec.Modified, Pulled: now, Run: r.id, Raw: m.raw}); err != nil {
 			return err
 		}
+	}
+	if err := w.SetRawHashes(cn.name, raws); err != nil {
+		return err
 	}
 	if err := w.TouchRecords(cn.name, touched, r.id); err != nil {
 		return err
