@@ -2,9 +2,15 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"slices"
 	"testing"
 
 	"github.com/syncd/syncd/internal/connectors"
+	"github.com/syncd/syncd/internal/mapping"
 	"github.com/syncd/syncd/internal/state"
 )
 
@@ -92,5 +98,56 @@ func TestUnchangedRecordsAreNotMappedAgain(t *testing.T) {
 		if s {
 			t.Errorf("record %s not mapped again after the mapping changed", id)
 		}
+	}
+}
+
+// mappingDigests records, for each mappingVersion, a digest of what the
+// mapping code makes of a fixed set of CRM values. A change to
+// internal/mapping that maps them differently fails this test until
+// mappingVersion is raised (and the new digest recorded): records stored
+// under the old version must be mapped again.
+var mappingDigests = map[int]string{
+	1: "a9b5c31bb598dafc039892c335d29e7009728320a6fe3ef11f2af0cb6084d245",
+}
+
+func TestMappingVersionFollowsMappingBehaviour(t *testing.T) {
+	fields := []mapping.Field{
+		{Canonical: "given_name", Remote: "name", Transforms: []string{"given_name"}},
+		{Canonical: "family_name", Remote: "name", Transforms: []string{"family_name"}},
+		{Canonical: "email", Remote: "email", Transforms: []string{"trim", "lower"}},
+		{Canonical: "phone", Remote: "phone", Transforms: []string{"phone"}},
+		{Canonical: "mobile", Remote: "mobile", Transforms: []string{"phone:national"}},
+		{Canonical: "company", Remote: "company", Transforms: []string{"collapse"}},
+		{Canonical: "postcode", Remote: "zip", Transforms: []string{"upper"}},
+		{Canonical: "birthday", Remote: "born", Transforms: []string{"date:DD-MM-YYYY"}},
+		{Canonical: "custom.gender", Remote: "sex", Values: map[string]string{"male": "M", "female": "F"}},
+	}
+	m, err := mapping.Compile(fields, nil, nil, mapping.Options{DefaultRegion: "GB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs := []map[string]string{
+		{"name": "  Ann  Lee ", "email": " Ann@Example.COM ", "phone": "020 7946 0958", "mobile": "+44 7700 900123", "company": "Acme   Ltd", "zip": "sw1a 1aa", "born": "07-03-1980", "sex": "Female"},
+		{"name": "Dvořák", "email": "d@x.org", "phone": "+1 (415) 555-0100 ext. 12", "mobile": "07700 900 456", "born": "1980-03-07", "sex": "other"},
+		{"name": "Jean-Luc de la Tour", "phone": "+39 06 1234 5678", "mobile": "not a number", "born": "31/12/1999"},
+		{"name": "", "email": "", "phone": "0044 20 7946 0000", "mobile": "+800 1234 5678"},
+	}
+	h := sha256.New()
+	for _, in := range inputs {
+		out := m.ToCanonical(in)
+		keys := slices.Sorted(maps.Keys(out))
+		for _, k := range keys {
+			fmt.Fprintf(h, "%s=%q;", k, out[k])
+		}
+		for _, k := range slices.Sorted(maps.Keys(m.CreateFields(out))) {
+			fmt.Fprintf(h, "w:%s=%q;", k, m.CreateFields(out)[k])
+		}
+		h.Write([]byte{'\n'})
+	}
+	got := hex.EncodeToString(h.Sum(nil))
+	want, ok := mappingDigests[mappingVersion]
+	if !ok || want != got {
+		t.Fatalf("the mapping code maps the sample values to digest %s, but mappingVersion %d records %q: "+
+			"if the mapping behaviour changed, raise mappingVersion in engine.go and record the new digest here", got, mappingVersion, want)
 	}
 }
