@@ -58,7 +58,9 @@ type PullOptions struct {
 }
 
 // PageFunc receives pages in order. Returning an error stops the pull and
-// Pull returns that error.
+// Pull returns that error. The engine may still be storing a page when it
+// asks for the next one: a connector must not reuse a page's slices or
+// maps for later pages.
 type PageFunc func(ctx context.Context, page Page) error
 
 // Connector is what every connector implements: reading.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/syncd/syncd/internal/connectors"
@@ -70,42 +71,70 @@ func (r *run) pullFrom(ctx context.Context, cn *conn, cursor string, last bool) 
 	if complete && cn.counter != nil && r.e.progress != nil {
 		total = r.progressTotal(ctx, cn)
 	}
+	// The connector fetches the next page while the one before is mapped
+	// and stored: pages go through a channel of one to a goroutine that
+	// stores them in order. Every page handed over is stored before the
+	// pull is judged, so the page in hand when the run stops is kept.
 	pages, records := 0, 0
-	err := cn.c.Pull(ctx, opts, func(_ context.Context, page connectors.Page) error {
-		// What the store holds of the page's records: a record whose CRM
-		// values hash as they did when it was last pulled is not mapped
-		// again (a full run maps every record).
-		var stored map[string]state.StoredHash
-		if !fresh {
-			ids := make([]string, 0, len(page.Records))
-			for _, rec := range page.Records {
-				if rec.ID != "" && !rec.Deleted {
-					ids = append(ids, rec.ID)
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	queue := make(chan connectors.Page, 1)
+	var (
+		storeErr error
+		panicked any
+		consumer sync.WaitGroup
+	)
+	consumer.Go(func() {
+		defer func() {
+			if p := recover(); p != nil {
+				panicked = p
+				cancel()
+				for range queue {
 				}
 			}
-			if err := r.update(func(w *state.WriteTx) (err error) { stored, err = w.RecordHashes(cn.name, ids); return err }); err != nil {
-				return storeError{err}
+		}()
+		for page := range queue {
+			if storeErr != nil {
+				continue
 			}
+			if err := r.handlePage(cn, page, fresh, complete); err != nil {
+				storeErr = err
+				cancel()
+				continue
+			}
+			pages++
+			records += len(page.Records)
+			if page.Total >= 0 {
+				total = page.Total
+			}
+			r.e.emit(ProgressEvent{Connector: cn.name, Phase: "pull", Pages: pages, Records: records, Total: total, Done: page.Done})
 		}
-		// Mapping and hashing happen here, outside the single writer's
-		// transaction, so they overlap with the other connectors' stores.
-		mapped := r.mapPage(cn, page, stored)
-		if err := r.update(func(w *state.WriteTx) error { return r.storePage(w, cn, page, mapped, stored, complete) }); err != nil {
-			return storeError{err}
-		}
-		pages++
-		records += len(page.Records)
-		if page.Total >= 0 {
-			total = page.Total
-		}
-		r.e.emit(ProgressEvent{Connector: cn.name, Phase: "pull", Pages: pages, Records: records, Total: total, Done: page.Done})
-		if page.Done {
-			return nil
-		}
-		// Stop between pages: the page in hand is stored, the pull
-		// resumes after it next time.
-		return ctx.Err()
 	})
+	err := func() error {
+		defer func() {
+			close(queue)
+			consumer.Wait()
+		}()
+		return cn.c.Pull(pctx, opts, func(_ context.Context, page connectors.Page) error {
+			select {
+			case queue <- page:
+			case <-pctx.Done():
+				return pctx.Err()
+			}
+			if page.Done {
+				return nil
+			}
+			// Stop between pages: the page handed over is stored, the
+			// pull resumes after it next time.
+			return ctx.Err()
+		})
+	}()
+	if panicked != nil {
+		panic(panicked)
+	}
+	if storeErr != nil {
+		err = storeError{storeErr}
+	}
 	var se storeError
 	switch {
 	case errors.As(err, &se):
@@ -125,6 +154,28 @@ func (r *run) pullFrom(ctx context.Context, cn *conn, cursor string, last bool) 
 		return false, err
 	}
 	return true, nil
+}
+
+// handlePage maps and stores one pulled page. What the store holds of
+// the page's records is read first: a record whose CRM values hash as
+// they did when it was last pulled is not mapped again (a full run maps
+// every record). Mapping and hashing happen outside the single writer's
+// transaction, so they overlap with the other connectors' stores.
+func (r *run) handlePage(cn *conn, page connectors.Page, fresh, complete bool) error {
+	var stored map[string]state.StoredHash
+	if !fresh {
+		ids := make([]string, 0, len(page.Records))
+		for _, rec := range page.Records {
+			if rec.ID != "" && !rec.Deleted {
+				ids = append(ids, rec.ID)
+			}
+		}
+		if err := r.update(func(w *state.WriteTx) (err error) { stored, err = w.RecordHashes(cn.name, ids); return err }); err != nil {
+			return err
+		}
+	}
+	mapped := r.mapPage(cn, page, stored)
+	return r.update(func(w *state.WriteTx) error { return r.storePage(w, cn, page, mapped, stored, complete) })
 }
 
 // mappedRecord is a pulled record's canonical values, their encoding
