@@ -4,7 +4,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -47,11 +46,11 @@ const AllFields = "*"
 // CreateEntity inserts a dirty entity with fields, every one of them from
 // origin, and returns its id.
 func (w *WriteTx) CreateEntity(fields Values, origin Origin, now time.Time) (int64, error) {
-	orig, err := json.Marshal(map[string]Origin{AllFields: origin})
+	orig, err := OriginsJSON(origin)
 	if err != nil {
 		return 0, err
 	}
-	res, err := w.exec(`INSERT INTO entities (fields, dirty, created_at, origins) VALUES (?, 1, ?, ?)`, EncodeValues(fields), TimeText(now), string(orig))
+	res, err := w.exec(`INSERT INTO entities (fields, dirty, created_at, origins) VALUES (?, 1, ?, ?)`, EncodeValues(fields), TimeText(now), orig)
 	if err != nil {
 		return 0, err
 	}
@@ -125,16 +124,8 @@ const matchKeys = 250
 // matchIdentitiesQuery looks up n keys, bound as kind and value pairs
 // (bytes as they are, as they were stored).
 func matchIdentitiesQuery(n int) string {
-	var q strings.Builder
-	q.WriteString(`WITH j(kind, value) AS (VALUES `)
-	for i := range n {
-		if i > 0 {
-			q.WriteByte(',')
-		}
-		q.WriteString(`(?, ?)`)
-	}
-	q.WriteString(`) SELECT DISTINCT k.kind, k.value, k.entity_id FROM j CROSS JOIN identity_keys AS k ON k.kind = j.kind AND k.value = j.value`)
-	return q.String()
+	return `WITH j(kind, value) AS (VALUES ` + rowList(n, `(?, ?)`) +
+		`) SELECT DISTINCT k.kind, k.value, k.entity_id FROM j CROSS JOIN identity_keys AS k ON k.kind = j.kind AND k.value = j.value`
 }
 
 // MatchIdentities returns, for each of keys that any live entity holds,
@@ -177,17 +168,12 @@ type EntityKey struct {
 func (w *WriteTx) AddIdentityKeyBatch(keys []EntityKey) error {
 	for len(keys) > 0 {
 		n := min(len(keys), keyRows)
-		var q strings.Builder
-		q.WriteString(`INSERT OR IGNORE INTO identity_keys (kind, value, entity_id) VALUES `)
 		args := make([]any, 0, 3*n)
-		for i, k := range keys[:n] {
-			if i > 0 {
-				q.WriteByte(',')
-			}
-			q.WriteString(`(?, ?, ?)`)
+		for _, k := range keys[:n] {
 			args = append(args, k.Kind, k.Value, k.EntityID)
 		}
-		if _, err := w.exec(q.String(), args...); err != nil {
+		q := `INSERT OR IGNORE INTO identity_keys (kind, value, entity_id) VALUES ` + rowList(n, `(?, ?, ?)`)
+		if _, err := w.exec(q, args...); err != nil {
 			return err
 		}
 		keys = keys[n:]
@@ -351,17 +337,12 @@ const entityRows = 100
 func (w *WriteTx) InsertEntities(ents []NewEntity) error {
 	for len(ents) > 0 {
 		n := min(len(ents), entityRows)
-		var q strings.Builder
-		q.WriteString(`INSERT INTO entities (id, fields, dirty, created_at, origins) VALUES `)
 		args := make([]any, 0, 4*n)
-		for i, e := range ents[:n] {
-			if i > 0 {
-				q.WriteByte(',')
-			}
-			q.WriteString(`(?, ?, 1, ?, ?)`)
+		for _, e := range ents[:n] {
 			args = append(args, e.ID, EncodeValues(e.Fields), TimeText(e.Created), e.Origins)
 		}
-		if _, err := w.exec(q.String(), args...); err != nil {
+		q := `INSERT INTO entities (id, fields, dirty, created_at, origins) VALUES ` + rowList(n, `(?, ?, 1, ?, ?)`)
+		if _, err := w.exec(q, args...); err != nil {
 			return err
 		}
 		ents = ents[n:]

@@ -2,7 +2,6 @@ package state
 
 import (
 	"database/sql"
-	"strings"
 	"time"
 )
 
@@ -55,17 +54,12 @@ func (w *WriteTx) AddOutboxBatch(items []OutboxItem, now time.Time) error {
 	at := TimeText(now)
 	for len(items) > 0 {
 		n := min(len(items), outboxRows)
-		var q strings.Builder
-		q.WriteString(`INSERT INTO outbox (entity_id, connector, op, remote_id, fields, canonical, state, run_id, created_at, updated_at) VALUES `)
 		args := make([]any, 0, 9*n)
-		for i, it := range items[:n] {
-			if i > 0 {
-				q.WriteByte(',')
-			}
-			q.WriteString(`(?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)`)
+		for _, it := range items[:n] {
 			args = append(args, it.EntityID, it.Connector, it.Op, nullString(it.RemoteID), EncodeValues(it.Fields), EncodeValues(it.Canonical), it.RunID, at, at)
 		}
-		if _, err := w.exec(q.String(), args...); err != nil {
+		q := `INSERT INTO outbox (entity_id, connector, op, remote_id, fields, canonical, state, run_id, created_at, updated_at) VALUES ` + rowList(n, `(?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)`)
+		if _, err := w.exec(q, args...); err != nil {
 			return err
 		}
 		items = items[n:]

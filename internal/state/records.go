@@ -32,13 +32,17 @@ type StoredHash struct {
 // TouchRecords names.
 const idRows = 500
 
-// idList is "?, ?, …" for n parameters.
-func idList(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+// rowList is n copies of row separated by commas: the parameters of a
+// statement that names n values or n rows of values.
+func rowList(n int, row string) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat(row+", ", n-1) + row
 }
 
 func recordHashesQuery(n int) string {
-	return `SELECT remote_id, hash, coalesce(raw_hash, ''), deleted_at IS NOT NULL FROM records WHERE connector = ? AND remote_id IN (` + idList(n) + `)`
+	return `SELECT remote_id, hash, coalesce(raw_hash, ''), deleted_at IS NOT NULL FROM records WHERE connector = ? AND remote_id IN (` + rowList(n, `?`) + `)`
 }
 
 // RecordHashes returns the stored hashes of those of ids that connector
@@ -79,19 +83,13 @@ type RawHash struct {
 func (w *WriteTx) SetRawHashes(connector string, hashes []RawHash) error {
 	for len(hashes) > 0 {
 		n := min(len(hashes), idRows)
-		var q strings.Builder
-		q.WriteString(`WITH h(id, raw) AS (VALUES `)
 		args := make([]any, 0, 2*n+1)
-		for i, h := range hashes[:n] {
-			if i > 0 {
-				q.WriteByte(',')
-			}
-			q.WriteString(`(?, ?)`)
+		for _, h := range hashes[:n] {
 			args = append(args, h.RemoteID, h.Raw)
 		}
-		q.WriteString(`) UPDATE records SET raw_hash = h.raw FROM h WHERE records.connector = ? AND records.remote_id = h.id`)
+		q := `WITH h(id, raw) AS (VALUES ` + rowList(n, `(?, ?)`) + `) UPDATE records SET raw_hash = h.raw FROM h WHERE records.connector = ? AND records.remote_id = h.id`
 		args = append(args, connector)
-		if _, err := w.exec(q.String(), args...); err != nil {
+		if _, err := w.exec(q, args...); err != nil {
 			return err
 		}
 		hashes = hashes[n:]
@@ -108,7 +106,7 @@ func (w *WriteTx) TouchRecords(connector string, ids []string, run int64) error 
 		for _, id := range ids[:n] {
 			args = append(args, id)
 		}
-		if _, err := w.exec(`UPDATE records SET seen_run = ? WHERE connector = ? AND remote_id IN (`+idList(n)+`)`, args...); err != nil {
+		if _, err := w.exec(`UPDATE records SET seen_run = ? WHERE connector = ? AND remote_id IN (`+rowList(n, `?`)+`)`, args...); err != nil {
 			return err
 		}
 		ids = ids[n:]
@@ -258,18 +256,12 @@ const linkRows = 100
 func (w *WriteTx) LinkRecords(links []RecordLink) error {
 	for len(links) > 0 {
 		n := min(len(links), linkRows)
-		var q strings.Builder
-		q.WriteString(`WITH l(row, entity) AS (VALUES `)
 		args := make([]any, 0, 2*n)
-		for i, l := range links[:n] {
-			if i > 0 {
-				q.WriteByte(',')
-			}
-			q.WriteString(`(?, ?)`)
+		for _, l := range links[:n] {
 			args = append(args, l.Row, l.EntityID)
 		}
-		q.WriteString(`) UPDATE records SET entity_id = l.entity, synced = NULL, dirty = 0 FROM l WHERE records.rowid = l.row`)
-		if _, err := w.exec(q.String(), args...); err != nil {
+		q := `WITH l(row, entity) AS (VALUES ` + rowList(n, `(?, ?)`) + `) UPDATE records SET entity_id = l.entity, synced = NULL, dirty = 0 FROM l WHERE records.rowid = l.row`
+		if _, err := w.exec(q, args...); err != nil {
 			return err
 		}
 		links = links[n:]

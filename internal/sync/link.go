@@ -87,14 +87,14 @@ type linkChunk struct {
 	origins map[state.Origin]string
 }
 
-// newEntity gives the record d of connector cn a new entity and returns
-// its id.
-func (c *linkChunk) newEntity(d state.DirtyRecord, origin state.Origin, keys []state.IdentityKey, now time.Time) (int64, error) {
+// newEntity gives the record d a new entity, every value from origin,
+// with the identity keys keys.
+func (c *linkChunk) newEntity(d state.DirtyRecord, origin state.Origin, keys []state.IdentityKey, now time.Time) error {
 	orig, ok := c.origins[origin]
 	if !ok {
 		var err error
 		if orig, err = state.OriginsJSON(origin); err != nil {
-			return 0, err
+			return err
 		}
 		c.origins[origin] = orig
 	}
@@ -106,7 +106,7 @@ func (c *linkChunk) newEntity(d state.DirtyRecord, origin state.Origin, keys []s
 		c.keys = append(c.keys, state.EntityKey{EntityID: ent, IdentityKey: key})
 	}
 	c.link(d, ent)
-	return ent, nil
+	return nil
 }
 
 // link links the record d to the entity ent.
@@ -224,7 +224,7 @@ func (r *run) linkOne(w *state.WriteTx, d state.DirtyRecord, lc *linkChunk) erro
 		// person and stay unlinked.
 		return w.ClearRecordDirty(cn.name, d.RemoteID)
 	}
-	if _, err := lc.newEntity(d, state.Origin{Connector: cn.name, At: now.UTC(), Run: r.id, How: "created"}, r.e.identityKeys(d.Fields), now); err != nil {
+	if err := lc.newEntity(d, state.Origin{Connector: cn.name, At: now.UTC(), Run: r.id, How: "created"}, r.e.identityKeys(d.Fields), now); err != nil {
 		return err
 	}
 	return r.unpark(w, cn.name, d.RemoteID)

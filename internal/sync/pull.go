@@ -160,7 +160,9 @@ func (r *run) pullFrom(ctx context.Context, cn *conn, cursor string, last bool) 
 // the page's records is read first: a record whose CRM values hash as
 // they did when it was last pulled is not mapped again (a full run maps
 // every record). Mapping and hashing happen outside the single writer's
-// transaction, so they overlap with the other connectors' stores.
+// transaction, so they overlap with the other connectors' stores; the
+// read and the store may be two transactions because during a pull only
+// this pull writes this connector's records.
 func (r *run) handlePage(cn *conn, page connectors.Page, fresh, complete bool) error {
 	var stored map[string]state.StoredHash
 	if !fresh {
