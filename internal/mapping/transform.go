@@ -247,7 +247,9 @@ type phoneMemo struct {
 
 const phoneMemoSize = 4096
 
-var recentPhones = &phoneMemo{m: make(map[phoneKey]string, phoneMemoSize)}
+// recentPhones grows as it is used: a process that maps no phone number
+// (or a few) does not pay for a full table at start.
+var recentPhones = &phoneMemo{m: map[phoneKey]string{}}
 
 func (p *phoneMemo) get(k phoneKey) (string, bool) {
 	p.mu.Lock()

@@ -16,14 +16,3 @@ func stampOf(info fs.FileInfo) stamp {
 	}
 	return s
 }
-
-// lstamp is the stamp of the file at path (not following a symlink), read
-// into a reused buffer rather than a FileInfo: listing a folder stamps
-// every file.
-func lstamp(path string) (stamp, error) {
-	var st syscall.Stat_t
-	if err := syscall.Lstat(path, &st); err != nil {
-		return stamp{}, &fs.PathError{Op: "lstat", Path: path, Err: err}
-	}
-	return stamp{size: st.Size, mtime: st.Mtim.Sec*1e9 + st.Mtim.Nsec, ctime: st.Ctim.Sec*1e9 + st.Ctim.Nsec, ino: st.Ino}, nil
-}

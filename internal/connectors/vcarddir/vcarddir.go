@@ -28,11 +28,11 @@
 package vcarddir
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -273,13 +273,6 @@ func (c *Connector) Pull(ctx context.Context, opts connectors.PullOptions, fn co
 	c.mu.Lock()
 	c.listed, c.listedOK = len(entries), true
 	c.mu.Unlock()
-	if cur.After != "" {
-		i, _ := slices.BinarySearchFunc(entries, cur.After, func(e entry, name string) int { return strings.Compare(e.name, name) })
-		for i < len(entries) && entries[i].name <= cur.After {
-			i++
-		}
-		entries = entries[i:]
-	}
 	// recent holds the stamps of the files that the next pull will list
 	// again (changed within the lookback before this pull's start) and
 	// whose contents the engine has: delivered by this pull, or passed
@@ -308,6 +301,15 @@ func (c *Connector) Pull(ctx context.Context, opts connectors.PullOptions, fn co
 			kept = append(kept, e)
 		}
 		entries = kept
+	}
+	// Sorted after filtering: a quiet folder sorts only what changed.
+	sortEntries(entries)
+	if cur.After != "" {
+		i, _ := slices.BinarySearchFunc(entries, cur.After, func(e entry, name string) int { return strings.Compare(e.name, name) })
+		for i < len(entries) && entries[i].name <= cur.After {
+			i++
+		}
+		entries = entries[i:]
 	}
 	total := len(entries)
 	if cur.After != "" {
@@ -359,46 +361,28 @@ func (c *Connector) Pull(ctx context.Context, opts connectors.PullOptions, fn co
 	}
 }
 
-// list returns the folder's .vcf files sorted by name, with stamps when
-// withStamps. The folder is read a batch of names at a time and each
-// file stamped by one lstat, so that listing a large folder holds little
-// more than the entries it returns.
+// list returns the folder's .vcf files in the folder's own order, with
+// stamps when withStamps (see walkDir). Callers that page or resume by
+// name sort what they keep.
 func (c *Connector) list(withStamps bool) ([]entry, error) {
-	f, err := os.Open(c.dir)
+	var out []entry
+	err := walkDir(c.dir, withStamps, func(name string, st stamp) {
+		out = append(out, entry{name: strings.TrimSuffix(name, Ext), stamp: st})
+	})
 	if err != nil {
 		return nil, c.fsError("list", err)
 	}
-	defer f.Close()
-	var out []entry
-	for {
-		des, err := f.ReadDir(1024)
-		for _, de := range des {
-			name := de.Name()
-			if !strings.HasSuffix(name, Ext) || strings.HasPrefix(name, ".") || !de.Type().IsRegular() {
-				continue
-			}
-			e := entry{name: strings.TrimSuffix(name, Ext)}
-			if withStamps {
-				st, err := lstamp(filepath.Join(c.dir, name))
-				if err != nil {
-					if errors.Is(err, fs.ErrNotExist) {
-						continue
-					}
-					return nil, c.fsError("list", err)
-				}
-				e.stamp = st
-			}
-			out = append(out, e)
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, c.fsError("list", err)
-		}
-	}
-	slices.SortFunc(out, func(a, b entry) int { return strings.Compare(a.name, b.name) })
 	return out, nil
+}
+
+// wanted reports whether a folder entry's name is a contact file's: a
+// .vcf name that is not hidden (temporary files are).
+func wanted(name []byte) bool {
+	return bytes.HasSuffix(name, []byte(Ext)) && len(name) > 0 && name[0] != '.'
+}
+
+func sortEntries(es []entry) {
+	slices.SortFunc(es, func(a, b entry) int { return strings.Compare(a.name, b.name) })
 }
 
 // readFields reads the fields of one file.
@@ -613,6 +597,7 @@ func (c *Connector) ListIDs(ctx context.Context, fn func(ctx context.Context, id
 	if err != nil {
 		return err
 	}
+	sortEntries(entries)
 	for len(entries) > 0 {
 		n := min(len(entries), 1000)
 		ids := make([]string, n)

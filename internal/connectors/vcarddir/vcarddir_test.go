@@ -180,6 +180,13 @@ func TestDeletionAndListIDs(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(e.folder.Dir, "notes.txt"), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Only regular files are contacts: not a link to one, not a folder.
+	if err := os.Symlink(filepath.Join(e.folder.Dir, b+".vcf"), filepath.Join(e.folder.Dir, "link.vcf")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(e.folder.Dir, "folder.vcf"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	recs, _ := pull(t, e.conn, "")
 	if got := recIDs(recs); !slices.Equal(got, sorted(a, b)) {
 		t.Fatalf("pulled %v", got)
