@@ -193,21 +193,24 @@ type mappedRecord struct {
 }
 
 // mapPage maps every live record of a page to canonical values, except
-// those whose CRM values are as stored (outside a full run).
+// those whose CRM values are as stored (outside a full run). A large page
+// is mapped on every core: a single connector's first pull would
+// otherwise map on one.
 func (r *run) mapPage(cn *conn, page connectors.Page, stored map[string]state.StoredHash) []mappedRecord {
 	out := make([]mappedRecord, len(page.Records))
-	for i, rec := range page.Records {
+	spread(len(page.Records), func(i int) {
+		rec := page.Records[i]
 		if rec.ID == "" || rec.Deleted {
-			continue
+			return
 		}
 		raw := cn.rawHash(rec.Fields)
 		if old, ok := stored[rec.ID]; ok && !r.full && !old.Deleted && old.Raw == raw {
 			out[i] = mappedRecord{raw: raw, same: true}
-			continue
+			return
 		}
 		fields := cn.canonical(rec.Fields)
 		out[i] = mappedRecord{fields: fields, encoded: state.EncodeValues(fields), hash: cn.mapper.Hash(fields), raw: raw}
-	}
+	})()
 	return out
 }
 

@@ -84,10 +84,33 @@ type planCreate struct {
 // every core while the other writes go to the store. A panic there goes
 // on up from here, as it would have from reconcileOne.
 func (r *run) commitPlan(w *state.WriteTx, p *plan) error {
+	wait := spread(len(p.creates), func(i int) {
+		c := p.creates[i]
+		p.outbox[c.item].Fields = c.cn.mapper.CreateFields(c.fields)
+	})
+	err := w.SyncLinks(p.synced, r.e.names)
+	if err == nil {
+		err = w.ClearEntitiesDirty(p.clean)
+	}
+	wait()
+	if err != nil {
+		return err
+	}
+	return w.AddOutboxBatch(p.outbox, r.e.now())
+}
+
+// spreadMin is the fewest items spread gives a goroutine of its own.
+const spreadMin = 64
+
+// spread calls fn(i) for every i in [0, n) on up to GOMAXPROCS goroutines
+// (at least spreadMin items each) and returns at once. The returned func
+// waits for them and re-raises a panic of fn in its caller's goroutine,
+// where the run's recovery catches it.
+func spread(n int, fn func(i int)) (wait func()) {
 	var wg sync.WaitGroup
 	var once sync.Once
 	var panicked any
-	workers := min(runtime.GOMAXPROCS(0), len(p.creates)/64+1)
+	workers := min(runtime.GOMAXPROCS(0), n/spreadMin+1)
 	for k := range workers {
 		wg.Go(func() {
 			defer func() {
@@ -95,24 +118,17 @@ func (r *run) commitPlan(w *state.WriteTx, p *plan) error {
 					once.Do(func() { panicked = v })
 				}
 			}()
-			for i := k; i < len(p.creates); i += workers {
-				c := p.creates[i]
-				p.outbox[c.item].Fields = c.cn.mapper.CreateFields(c.fields)
+			for i := k; i < n; i += workers {
+				fn(i)
 			}
 		})
 	}
-	err := w.SyncLinks(p.synced, r.e.names)
-	if err == nil {
-		err = w.ClearEntitiesDirty(p.clean)
+	return func() {
+		wg.Wait()
+		if panicked != nil {
+			panic(panicked)
+		}
 	}
-	wg.Wait()
-	if panicked != nil {
-		panic(panicked)
-	}
-	if err != nil {
-		return err
-	}
-	return w.AddOutboxBatch(p.outbox, r.e.now())
 }
 
 // reconcileOne merges one entity; the writes every entity makes go into
