@@ -15,13 +15,6 @@ import (
 // their results.
 const drainBatch = 200
 
-// flushedDrainBatch is drainBatch for a connector that makes its writes
-// durable a batch at a time (connectors.Flusher, a local folder): each
-// round ends with one flush of the file system, so a first sync of
-// 10,000 contacts makes 10 of them instead of 50. A crash loses at most
-// a round's outcomes, which the next run settles as for any round.
-const flushedDrainBatch = 1000
-
 // maxTemporaryInARow stops a connector's drain when the CRM keeps failing
 // temporarily even after the pacer's retries: the rest waits for the next
 // run instead of failing one by one.
@@ -59,10 +52,6 @@ func (r *run) drain(ctx context.Context, cn *conn) (err error) {
 	}()
 	var after int64
 	tempRow, sent := 0, 0
-	size := drainBatch
-	if _, ok := cn.writer.(connectors.Flusher); ok {
-		size = flushedDrainBatch
-	}
 	defer func() {
 		if sent > 0 {
 			r.e.emit(ProgressEvent{Connector: cn.name, Phase: "push", Records: sent, Total: -1, Done: true})
@@ -74,7 +63,7 @@ func (r *run) drain(ctx context.Context, cn *conn) (err error) {
 		}
 		var batch []state.OutboxItem
 		err = r.update(func(w *state.WriteTx) error {
-			items, err := w.OpenOutbox(cn.name, after, size)
+			items, err := w.OpenOutbox(cn.name, after, drainBatch)
 			if err != nil {
 				return err
 			}

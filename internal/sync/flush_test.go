@@ -124,28 +124,3 @@ func TestFlushDecidesWhatWasWritten(t *testing.T) {
 	}
 }
 
-// A connector that flushes a batch at a time gets batches of
-// flushedDrainBatch writes: a first sync of 2,500 creates makes three
-// flushes of the file system, not thirteen.
-func TestFlusherGetsLargeBatches(t *testing.T) {
-	h := newHarness(t, []string{"a", "b"})
-	const n = 2500
-	for i := range n {
-		h.insert("a", map[string]string{"given_name": fmt.Sprint("P", i), "email": fmt.Sprintf("p%d@example.com", i)})
-	}
-	fc := newFlushingConn(&fakeConn{mem: h.conns["b"]})
-	var sizes []int
-	fc.fail = func(created, _ []string) error {
-		sizes = append(sizes, len(created))
-		return nil
-	}
-	h.wrap["b"] = fc
-	h.build()
-	h.sync()
-	if want := []int{flushedDrainBatch, flushedDrainBatch, n - 2*flushedDrainBatch}; fmt.Sprint(sizes) != fmt.Sprint(want) {
-		t.Errorf("flushed batches of %v creates, want %v", sizes, want)
-	}
-	if got := h.conns["b"].Table.Len(); got != n {
-		t.Errorf("b holds %d records, want %d", got, n)
-	}
-}
