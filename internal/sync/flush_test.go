@@ -123,4 +123,3 @@ func TestFlushDecidesWhatWasWritten(t *testing.T) {
 		t.Errorf("not converged: %d writes", n)
 	}
 }
-
