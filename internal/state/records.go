@@ -2,6 +2,7 @@ package state
 
 import (
 	"database/sql"
+	"maps"
 	"strings"
 	"time"
 )
@@ -311,7 +312,11 @@ func decodeLink(connector, remoteID, fields string, synced, mod sql.NullString, 
 		return l, err
 	}
 	if synced.Valid {
-		if l.Synced, err = DecodeValues(synced.String); err != nil {
+		// Once a link is reconciled its base is usually its snapshot:
+		// a copy of the decoded map costs less than decoding again.
+		if synced.String == fields && l.Fields != nil {
+			l.Synced = maps.Clone(l.Fields)
+		} else if l.Synced, err = DecodeValues(synced.String); err != nil {
 			return l, err
 		}
 		if l.Synced == nil {

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/syncd/syncd/internal/connectors"
 	"github.com/syncd/syncd/internal/state"
@@ -129,5 +131,34 @@ func TestPanicOutsideAConnectorFailsTheRun(t *testing.T) {
 	h.eng.progress = nil
 	if rep := h.sync(); rep.ExitCode() != 0 || h.conns["b"].Table.Len() != 1 {
 		t.Errorf("next run: exit %d, b holds %d", rep.ExitCode(), h.conns["b"].Table.Len())
+	}
+}
+
+// Work spread over goroutines (mapping a page, writing the payloads of
+// creates) re-raises a panic in the goroutine that waits for it, where
+// the run's recovery turns it into an error; the process does not crash.
+func TestSpreadWorkReraisesPanics(t *testing.T) {
+	recovered := func(f func()) (v any) {
+		defer func() { v = recover() }()
+		f()
+		return nil
+	}
+	var done atomic.Int64
+	v := recovered(func() {
+		spread(1000, func(i int) {
+			if i == 500 {
+				panic("boom")
+			}
+			done.Add(1)
+		})()
+	})
+	if v != "boom" {
+		t.Errorf("spread: recovered %v, want boom", v)
+	}
+	// Every goroutine has stopped by the time the panic is re-raised.
+	if n := done.Load(); n >= 1000 {
+		t.Errorf("spread: %d items done", n)
+	} else if time.Sleep(10 * time.Millisecond); done.Load() != n {
+		t.Errorf("spread: items still being done after the panic was re-raised")
 	}
 }
