@@ -112,6 +112,32 @@ func TestBulkLinkAndReconcile(t *testing.T) {
 		if len(links) != 1 || links[0].Synced["email"] != "p2@example.com" {
 			t.Errorf("entity 3 links %+v, want synced = its pulled values", links)
 		}
+		// A new snapshot of a linked record marks its entity for
+		// reconciling, with the new values and the old base; the record
+		// itself has nothing left for linking. An unlinked one does.
+		if err := w.PutPulledRecord(PulledRecord{Connector: "a", RemoteID: "2", Fields: Values{"email": "p2@example.com", "phone": "+442079460958"}, Hash: "h2", Pulled: now, Run: 2}); err != nil {
+			return err
+		}
+		if err := w.PutPulledRecord(PulledRecord{Connector: "b", RemoteID: "x", Fields: Values{"email": "x@example.com"}, Hash: "hx", Pulled: now, Run: 2}); err != nil {
+			return err
+		}
+		recs, err := w.DirtyRecords(0, 10)
+		if err != nil {
+			return err
+		}
+		if len(recs) != 1 || recs[0].Connector != "b" || recs[0].RemoteID != "x" {
+			t.Errorf("dirty records after pulling a linked and an unlinked one: %+v, want only b/x", recs)
+		}
+		if err := w.ClearEntitiesDirty([]int64{11, 12, 13, 14, 15, 16, 17, 18, 19, 20}); err != nil {
+			return err
+		}
+		again, err := w.DirtyEntityBatch(0, 1)
+		if err != nil {
+			return err
+		}
+		if len(again) != 1 || again[0].ID != 3 || again[0].Links[0].Fields["phone"] != "+442079460958" || again[0].Links[0].Synced["phone"] != "" {
+			t.Errorf("first dirty entity after the pull: %+v, want 3 with the new snapshot over the old base", again)
+		}
 		return nil
 	})
 	if err != nil {

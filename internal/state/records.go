@@ -115,20 +115,35 @@ func (w *WriteTx) TouchRecords(connector string, ids []string, run int64) error 
 	return nil
 }
 
-// PutPulledRecord stores a new or changed snapshot and marks it dirty; a
-// tombstone comes back to life. The link and synced values are kept.
+// PutPulledRecord stores a new or changed snapshot; a tombstone comes
+// back to life. The link and synced values are kept. A record not linked
+// yet is marked dirty, for linking; a linked one marks its entity for
+// reconciling in the same transaction, which is all that linking would
+// do with it (so a run of edits rewrites neither again before
+// reconciling).
 func (w *WriteTx) PutPulledRecord(r PulledRecord) error {
 	enc := r.Encoded
 	if enc == "" {
 		enc = EncodeValues(r.Fields)
 	}
-	_, err := w.exec(`INSERT INTO records (connector, remote_id, fields, hash, modified_at, pulled_at, seen_run, dirty, raw_hash)
+	const query = `INSERT INTO records (connector, remote_id, fields, hash, modified_at, pulled_at, seen_run, dirty, raw_hash)
 		VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)
 		ON CONFLICT (connector, remote_id) DO UPDATE SET fields = excluded.fields, hash = excluded.hash,
 			modified_at = excluded.modified_at, pulled_at = excluded.pulled_at, seen_run = excluded.seen_run,
-			deleted_at = NULL, dirty = 1, raw_hash = excluded.raw_hash`,
-		r.Connector, r.RemoteID, enc, r.Hash, nullString(TimeText(r.Modified)), TimeText(r.Pulled), r.Run, nullString(r.Raw))
-	return err
+			deleted_at = NULL, dirty = records.entity_id IS NULL, raw_hash = excluded.raw_hash
+		RETURNING entity_id`
+	st, err := w.stmt(query)
+	if err != nil {
+		return err
+	}
+	var ent sql.NullInt64
+	if err := st.QueryRowContext(w.ctx, r.Connector, r.RemoteID, enc, r.Hash, nullString(TimeText(r.Modified)), TimeText(r.Pulled), r.Run, nullString(r.Raw)).Scan(&ent); err != nil {
+		return w.s.writeErr(queryName(query), err)
+	}
+	if ent.Valid {
+		return w.MarkEntityDirty(ent.Int64, EntityDirty)
+	}
+	return nil
 }
 
 // TombstoneRecord marks a stored record deleted remotely, to be
