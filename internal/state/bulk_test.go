@@ -144,3 +144,61 @@ func TestBulkLinkAndReconcile(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// SetIdentityKeys leaves an entity with exactly the keys given, whatever
+// it held before: kept keys stay, others go, new ones come.
+func TestSetIdentityKeysReplacesExactly(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "state.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	email := IdentityKey{Kind: "email", Value: "ann@example.com"}
+	oldPhone := IdentityKey{Kind: "phone", Value: "+442079460958"}
+	newPhone := IdentityKey{Kind: "phone", Value: "+442079460959"}
+	stale := IdentityKey{Kind: "email", Value: "old@example.com"}
+	other := IdentityKey{Kind: "email", Value: "bob@example.com"}
+	all := []IdentityKey{email, oldPhone, newPhone, stale, other}
+	keysOf := func(w *WriteTx, id int64) []IdentityKey {
+		got, err := w.MatchIdentities(all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []IdentityKey
+		for _, k := range all {
+			if slices.Contains(got[k], id) {
+				out = append(out, k)
+			}
+		}
+		return out
+	}
+	err = s.Update(ctx, func(w *WriteTx) error {
+		if err := w.InsertEntities([]NewEntity{{ID: 1, Fields: Values{}, Origins: "{}", Created: now}, {ID: 2, Fields: Values{}, Origins: "{}", Created: now}}); err != nil {
+			return err
+		}
+		if err := w.AddIdentityKeyBatch([]EntityKey{{EntityID: 1, IdentityKey: email}, {EntityID: 1, IdentityKey: oldPhone}, {EntityID: 1, IdentityKey: stale}, {EntityID: 2, IdentityKey: other}}); err != nil {
+			return err
+		}
+		if err := w.SetIdentityKeys(1, []IdentityKey{email, newPhone}); err != nil {
+			return err
+		}
+		if got := keysOf(w, 1); !slices.Equal(got, []IdentityKey{email, newPhone}) {
+			t.Errorf("entity 1 keys %v, want [email newPhone]", got)
+		}
+		if got := keysOf(w, 2); !slices.Equal(got, []IdentityKey{other}) {
+			t.Errorf("entity 2 keys %v: another entity's keys changed", got)
+		}
+		if err := w.SetIdentityKeys(1, nil); err != nil {
+			return err
+		}
+		if got := keysOf(w, 1); len(got) != 0 {
+			t.Errorf("entity 1 keys %v after clearing", got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -191,9 +192,27 @@ func (w *WriteTx) AddIdentityKeys(entityID int64, keys []IdentityKey) error {
 	return nil
 }
 
-// SetIdentityKeys replaces an entity's keys.
+// SetIdentityKeys replaces an entity's keys with keys. Only the keys
+// that change are written: a contact whose mobile number changed
+// rewrites that key, not its email addresses and other numbers too.
 func (w *WriteTx) SetIdentityKeys(entityID int64, keys []IdentityKey) error {
-	if _, err := w.exec(`DELETE FROM identity_keys WHERE entity_id = ?`, entityID); err != nil {
+	if len(keys) == 0 {
+		_, err := w.exec(`DELETE FROM identity_keys WHERE entity_id = ?`, entityID)
+		return err
+	}
+	var q strings.Builder
+	q.WriteString(`DELETE FROM identity_keys WHERE entity_id = ? AND (kind, value) NOT IN (VALUES `)
+	args := make([]any, 0, 1+2*len(keys))
+	args = append(args, entityID)
+	for i, k := range keys {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?)")
+		args = append(args, k.Kind, k.Value)
+	}
+	q.WriteString(")")
+	if _, err := w.exec(q.String(), args...); err != nil {
 		return err
 	}
 	return w.AddIdentityKeys(entityID, keys)
