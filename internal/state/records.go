@@ -20,6 +20,9 @@ type PulledRecord struct {
 	Encoded string
 	// Raw is the hash of the CRM values as pulled ("" when not known).
 	Raw string
+	// New says the store did not hold the record when its page was read
+	// (so it is not linked yet).
+	New bool
 }
 
 // StoredHash is a stored record's hash, the hash of its CRM values as
@@ -120,31 +123,45 @@ func (w *WriteTx) TouchRecords(connector string, ids []string, run int64) error 
 // yet is marked dirty, for linking; a linked one marks its entity for
 // reconciling in the same transaction, which is all that linking would
 // do with it (so a run of edits rewrites neither again before
-// reconciling).
+// reconciling). A New record is stored without reading its link back:
+// if it was there after all, it is marked dirty and linking marks its
+// entity, as before.
 func (w *WriteTx) PutPulledRecord(r PulledRecord) error {
 	enc := r.Encoded
 	if enc == "" {
 		enc = EncodeValues(r.Fields)
 	}
-	const query = `INSERT INTO records (connector, remote_id, fields, hash, modified_at, pulled_at, seen_run, dirty, raw_hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)
-		ON CONFLICT (connector, remote_id) DO UPDATE SET fields = excluded.fields, hash = excluded.hash,
-			modified_at = excluded.modified_at, pulled_at = excluded.pulled_at, seen_run = excluded.seen_run,
-			deleted_at = NULL, dirty = records.entity_id IS NULL, raw_hash = excluded.raw_hash
-		RETURNING entity_id`
-	st, err := w.stmt(query)
+	args := []any{r.Connector, r.RemoteID, enc, r.Hash, nullString(TimeText(r.Modified)), TimeText(r.Pulled), r.Run, nullString(r.Raw)}
+	if r.New {
+		_, err := w.exec(putNewRecordQuery, args...)
+		return err
+	}
+	st, err := w.stmt(putRecordQuery)
 	if err != nil {
 		return err
 	}
 	var ent sql.NullInt64
-	if err := st.QueryRowContext(w.ctx, r.Connector, r.RemoteID, enc, r.Hash, nullString(TimeText(r.Modified)), TimeText(r.Pulled), r.Run, nullString(r.Raw)).Scan(&ent); err != nil {
-		return w.s.writeErr(queryName(query), err)
+	if err := st.QueryRowContext(w.ctx, args...).Scan(&ent); err != nil {
+		return w.s.writeErr(queryName(putRecordQuery), err)
 	}
 	if ent.Valid {
 		return w.MarkEntityDirty(ent.Int64, EntityDirty)
 	}
 	return nil
 }
+
+const putNewRecordQuery = `INSERT INTO records (connector, remote_id, fields, hash, modified_at, pulled_at, seen_run, dirty, raw_hash)
+	VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)
+	ON CONFLICT (connector, remote_id) DO UPDATE SET fields = excluded.fields, hash = excluded.hash,
+		modified_at = excluded.modified_at, pulled_at = excluded.pulled_at, seen_run = excluded.seen_run,
+		deleted_at = NULL, dirty = 1, raw_hash = excluded.raw_hash`
+
+const putRecordQuery = `INSERT INTO records (connector, remote_id, fields, hash, modified_at, pulled_at, seen_run, dirty, raw_hash)
+	VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)
+	ON CONFLICT (connector, remote_id) DO UPDATE SET fields = excluded.fields, hash = excluded.hash,
+		modified_at = excluded.modified_at, pulled_at = excluded.pulled_at, seen_run = excluded.seen_run,
+		deleted_at = NULL, dirty = records.entity_id IS NULL, raw_hash = excluded.raw_hash
+	RETURNING entity_id`
 
 // TombstoneRecord marks a stored record deleted remotely, to be
 // reconciled. It reports whether a live record was marked.

@@ -245,7 +245,7 @@ func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped
 			continue
 		}
 		changed++
-		if err := w.PutPulledRecord(state.PulledRecord{Connector: cn.name, RemoteID: rec.ID, Fields: m.fields, Encoded: m.encoded, Hash: m.hash, Modified: rec.Modified, Pulled: now, Run: r.id, Raw: m.raw}); err != nil {
+		if err := w.PutPulledRecord(state.PulledRecord{Connector: cn.name, RemoteID: rec.ID, Fields: m.fields, Encoded: m.encoded, Hash: m.hash, Modified: rec.Modified, Pulled: now, Run: r.id, Raw: m.raw, New: !found}); err != nil {
 			return err
 		}
 	}
