@@ -105,12 +105,19 @@ const spreadMin = 64
 // spread calls fn(i) for every i in [0, n) on up to GOMAXPROCS goroutines
 // (at least spreadMin items each) and returns at once. The returned func
 // waits for them and re-raises a panic of fn in its caller's goroutine,
-// where the run's recovery catches it.
+// where the run's recovery catches it. Work too small to share is done
+// before spread returns.
 func spread(n int, fn func(i int)) (wait func()) {
+	workers := min(runtime.GOMAXPROCS(0), n/spreadMin+1)
+	if workers == 1 {
+		for i := range n {
+			fn(i)
+		}
+		return func() {}
+	}
 	var wg sync.WaitGroup
 	var once sync.Once
 	var panicked any
-	workers := min(runtime.GOMAXPROCS(0), n/spreadMin+1)
 	for k := range workers {
 		wg.Go(func() {
 			defer func() {
