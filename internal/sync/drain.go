@@ -52,9 +52,19 @@ func (r *run) drain(ctx context.Context, cn *conn) (err error) {
 	}()
 	var after int64
 	tempRow, sent := 0, 0
+	// What the drain will send, for a progress display's ETA.
+	total := -1
+	if r.e.progress != nil && cn.writable {
+		if err := r.update(func(w *state.WriteTx) (err error) {
+			total, err = w.CountSendable(cn.name, cn.del != nil, pulled)
+			return err
+		}); err != nil {
+			return err
+		}
+	}
 	defer func() {
 		if sent > 0 {
-			r.e.emit(ProgressEvent{Connector: cn.name, Phase: "push", Records: sent, Total: -1, Done: true})
+			r.e.emit(ProgressEvent{Connector: cn.name, Phase: "push", Records: sent, Total: total, Done: true})
 		}
 	}()
 	for {
@@ -100,7 +110,7 @@ func (r *run) drain(ctx context.Context, cn *conn) (err error) {
 			return err
 		}
 		sent += len(batch)
-		r.e.emit(ProgressEvent{Connector: cn.name, Phase: "push", Records: sent, Total: -1})
+		r.e.emit(ProgressEvent{Connector: cn.name, Phase: "push", Records: sent, Total: total})
 		if stop {
 			return nil
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/syncd/syncd/internal/connectors"
@@ -431,5 +432,35 @@ func TestRecordCountSparesIDListing(t *testing.T) {
 	rep = h.sync()
 	if a.Hooks.Calls("ids") != 1 || rep.Connectors[1].Deleted != 1 {
 		t.Errorf("failed count: listed %d times, deleted %d", a.Hooks.Calls("ids"), rep.Connectors[1].Deleted)
+	}
+}
+
+// Push progress names how many writes the drain will make, so that a
+// long push (a first sync into a rate-limited CRM) shows an ETA.
+func TestPushProgressHasATotal(t *testing.T) {
+	h := newHarness(t, []string{"a", "b"})
+	for i := range 5 {
+		h.insert("a", map[string]string{"given_name": fmt.Sprint("P", i), "email": fmt.Sprintf("p%d@example.com", i)})
+	}
+	var mu sync.Mutex
+	var pushes []ProgressEvent
+	h.eng.progress = func(ev ProgressEvent) {
+		if ev.Phase == "push" {
+			mu.Lock()
+			pushes = append(pushes, ev)
+			mu.Unlock()
+		}
+	}
+	h.sync()
+	if len(pushes) == 0 {
+		t.Fatal("no push progress")
+	}
+	for _, ev := range pushes {
+		if ev.Connector != "b" || ev.Total != 5 {
+			t.Errorf("push progress %+v, want connector b with total 5", ev)
+		}
+	}
+	if last := pushes[len(pushes)-1]; !last.Done || last.Records != 5 {
+		t.Errorf("last push progress %+v, want 5 records, done", last)
 	}
 }
