@@ -165,13 +165,15 @@ func (w *WriteTx) MarkCreatesAttempted(connector string, after, upTo int64, now 
 	return err
 }
 
+const countSendableQuery = `SELECT count(*) FROM outbox WHERE connector = ? AND state <> 'done'
+	AND (op <> 'delete' OR ?) AND (op <> 'create' OR state <> 'attempted' OR ?)`
+
 // CountSendable counts connector's open outbox items that a drain would
 // send now: deletes only when deletes, attempted creates only when
 // attemptedCreates (their pull has finished).
 func (w *WriteTx) CountSendable(connector string, deletes, attemptedCreates bool) (int, error) {
 	var n int
-	err := w.queryRow(`SELECT count(*) FROM outbox WHERE connector = ? AND state <> 'done'
-		AND (op <> 'delete' OR ?) AND (op <> 'create' OR state <> 'attempted' OR ?)`, connector, deletes, attemptedCreates).Scan(&n)
+	err := w.queryRow(countSendableQuery, connector, deletes, attemptedCreates).Scan(&n)
 	return n, err
 }
 
