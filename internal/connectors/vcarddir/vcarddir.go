@@ -396,29 +396,38 @@ func (c *Connector) readFields(name string) (map[string]string, error) {
 
 // read reads and parses one file.
 func (c *Connector) read(name string) (*vcardmap.Card, stamp, error) {
+	card, info, err := c.readInfo(name)
+	if err != nil {
+		return nil, stamp{}, err
+	}
+	return card, stampOf(info), nil
+}
+
+// readInfo is read with the file's FileInfo, as of when it was read.
+func (c *Connector) readInfo(name string) (*vcardmap.Card, fs.FileInfo, error) {
 	c.reads.Add(1)
 	f, err := os.Open(c.path(name))
 	if err != nil {
-		return nil, stamp{}, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	info, err := f.Stat()
 	if err != nil {
-		return nil, stamp{}, err
+		return nil, nil, err
 	}
 	if info.Size() > vcardmap.MaxCardBytes {
-		return nil, stamp{}, fmt.Errorf("%s: %w: larger than %d bytes", name+Ext, vcardmap.ErrMalformed, vcardmap.MaxCardBytes)
+		return nil, nil, fmt.Errorf("%s: %w: larger than %d bytes", name+Ext, vcardmap.ErrMalformed, vcardmap.MaxCardBytes)
 	}
 	buf := make([]byte, info.Size())
 	n, err := readFull(f, buf)
 	if err != nil {
-		return nil, stamp{}, err
+		return nil, nil, err
 	}
 	card, err := vcardmap.Parse(buf[:n])
 	if err != nil {
-		return nil, stamp{}, fmt.Errorf("%s: %w", name+Ext, err)
+		return nil, nil, fmt.Errorf("%s: %w", name+Ext, err)
 	}
-	return card, stampOf(info), nil
+	return card, info, nil
 }
 
 func readFull(f *os.File, buf []byte) (int, error) {
@@ -470,11 +479,6 @@ func (c *Connector) Get(ctx context.Context, id string) (connectors.Record, erro
 	return rec, err
 }
 
-// errChanged marks an update that lost a race with another writer; it is
-// turned into ErrChangedConcurrently outside the pacer so that the pacer
-// does not repeat the update in this run.
-var errChanged = errors.New("file changed while updating")
-
 // ErrChangedConcurrently: the file changed between reading and replacing
 // it. Nothing was written; it wraps ErrTemporary so the engine tries again
 // after the next pull.
@@ -519,41 +523,31 @@ func (c *Connector) Update(ctx context.Context, id string, fields map[string]str
 			return fmt.Errorf("vcarddir: update %s: %w", id, err)
 		}
 	}
-	err := c.pacer.Call(ctx, "update", connectors.Write, func(ctx context.Context) error {
+	return c.pacer.Call(ctx, "update", connectors.Write, func(ctx context.Context) error {
 		if err := c.fault("update"); err != nil {
 			return err
 		}
-		card, before, err := c.read(id)
+		// The stamp of what was read: Flush checks it again right before
+		// the rename, which is where a concurrent change is caught.
+		card, info, err := c.readInfo(id)
 		if err != nil {
 			if errors.Is(err, vcardmap.ErrMalformed) {
 				return fmt.Errorf("vcarddir: update %s: %w: %w", id, connectors.ErrRejected, err)
 			}
 			return c.fsError("update "+id, err)
 		}
+		before := stampOf(info)
 		if err := card.Apply(fields); err != nil {
 			return fmt.Errorf("vcarddir: update %s: %w: %w", id, connectors.ErrRejected, err)
 		}
 		card.EnsureFN()
-		mode := fs.FileMode(0o600)
-		info, err := os.Stat(c.path(id))
-		if err != nil {
-			return c.fsError("update "+id, err)
-		}
-		mode = info.Mode().Perm()
-		if stampOf(info) != before {
-			return errChanged
-		}
-		tmp, err := c.writeTemp(id, card.Encode(), mode)
+		tmp, err := c.writeTemp(id, card.Encode(), info.Mode().Perm())
 		if err != nil {
 			return c.fsError("update "+id, err)
 		}
 		c.stage(staged{name: id, tmp: tmp, replace: true, before: before})
 		return nil
 	})
-	if errors.Is(err, errChanged) {
-		return fmt.Errorf("vcarddir: update %s: %w: %w", id, ErrChangedConcurrently, connectors.ErrTemporary)
-	}
-	return err
 }
 
 // Delete removes a card's file.

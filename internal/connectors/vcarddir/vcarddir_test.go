@@ -259,12 +259,21 @@ func TestWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.folder.SeedRaw("apple", orig)
+	applePath := filepath.Join(e.folder.Dir, "apple"+vcarddir.Ext)
+	if err := os.Chmod(applePath, 0o640); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.conn.Update(ctx, "apple", map[string]string{"TITLE": "CTO"}); err != nil {
 		t.Fatal(err)
 	}
 	want := strings.Replace(string(orig), "TITLE:Head of R&D", "TITLE:CTO", 1)
 	if got := string(e.folder.Raw("apple")); got != want {
 		t.Errorf("update changed more than TITLE:\n%s", got)
+	}
+	if info, err := os.Stat(applePath); err != nil {
+		t.Error(err)
+	} else if info.Mode().Perm() != 0o640 {
+		t.Errorf("updated file's mode is %v, want 0640 kept", info.Mode().Perm())
 	}
 	if err := e.conn.Update(ctx, "nobody", map[string]string{"TITLE": "x"}); !errors.Is(err, connectors.ErrNotFound) {
 		t.Errorf("update of a missing card: %v", err)
