@@ -184,12 +184,21 @@ func (w *WriteTx) AddIdentityKeyBatch(keys []EntityKey) error {
 
 // AddIdentityKeys adds keys to an entity.
 func (w *WriteTx) AddIdentityKeys(entityID int64, keys []IdentityKey) error {
-	for _, k := range keys {
-		if _, err := w.exec(`INSERT OR IGNORE INTO identity_keys (kind, value, entity_id) VALUES (?, ?, ?)`, k.Kind, k.Value, entityID); err != nil {
-			return err
-		}
+	if len(keys) == 0 {
+		return nil
 	}
-	return nil
+	var q strings.Builder
+	q.WriteString(`INSERT OR IGNORE INTO identity_keys (kind, value, entity_id) VALUES `)
+	args := make([]any, 0, 3*len(keys))
+	for i, k := range keys {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?, ?)")
+		args = append(args, k.Kind, k.Value, entityID)
+	}
+	_, err := w.exec(q.String(), args...)
+	return err
 }
 
 // SetIdentityKeys replaces an entity's keys with keys. Only the keys

@@ -1,12 +1,14 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestOpenCreatesPrivateFileAndMigrates(t *testing.T) {
@@ -180,5 +182,51 @@ func TestFullDatabase(t *testing.T) {
 	var check string
 	if err := s.DB.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
 		t.Errorf("integrity_check: %q, %v", check, err)
+	}
+}
+
+// A checkpoint of the log runs beside an open write transaction without
+// waiting for it, and copies what was committed: the database file alone
+// then holds it.
+func TestCheckpointBesideTheWriter(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := s.Update(ctx, func(w *WriteTx) error {
+		return w.InsertEntities([]NewEntity{{ID: 1, Fields: Values{"email": "ann@example.com"}, Origins: "{}", Created: now}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Rollback()
+	if err := w.InsertEntities([]NewEntity{{ID: 2, Fields: Values{}, Origins: "{}", Created: now}}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.CheckpointLog(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("checkpoint: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the checkpoint waited for the write transaction")
+	}
+	// The committed entity is in the database file itself: a copy of
+	// the file without its log still holds it.
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte("ann@example.com")) {
+		t.Error("the committed row is not in the database file after the checkpoint")
 	}
 }

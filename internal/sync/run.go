@@ -231,6 +231,16 @@ func (r *run) steps(ctx context.Context) error {
 		}
 		return nil
 	}
+	// The log of this run's merges is copied into the database while the
+	// pushes wait on the CRMs and their files.
+	checkpointed := make(chan struct{})
+	go func() {
+		defer close(checkpointed)
+		if err := e.store.CheckpointLog(ctx); err != nil {
+			e.log.Debug("checkpoint before the push", "err", err)
+		}
+	}()
+	defer func() { <-checkpointed }()
 	for i, cn := range e.conns {
 		errs[i] = nil
 		if !cn.writable && cn.del == nil {
