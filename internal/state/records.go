@@ -124,8 +124,8 @@ func (w *WriteTx) TouchRecords(connector string, ids []string, run int64) error 
 // reconciling in the same transaction, which is all that linking would
 // do with it (so a run of edits rewrites neither again before
 // reconciling). A New record is stored without reading its link back:
-// if it was there after all, it is marked dirty and linking marks its
-// entity, as before.
+// if it was there after all, it is marked dirty, and linking then marks
+// its entity.
 func (w *WriteTx) PutPulledRecord(r PulledRecord) error {
 	enc := r.Encoded
 	if enc == "" {

@@ -257,7 +257,6 @@ func (s *Store) takeLock() error {
 	return nil
 }
 
-// Close closes the database and releases the lock.
 // CheckpointLog copies the committed pages of the write-ahead log into
 // the database without waiting for the writer or blocking it (a passive
 // checkpoint, on a reader connection). Run while a push waits on the
@@ -271,6 +270,7 @@ func (s *Store) CheckpointLog(ctx context.Context) error {
 	return nil
 }
 
+// Close closes the database and releases the lock.
 func (s *Store) Close() error {
 	var errs []error
 	if s.DB != nil {

@@ -378,9 +378,10 @@ func (c *Connector) list(withStamps bool) ([]entry, error) {
 // wanted reports whether a folder entry's name is a contact file's: a
 // .vcf name that is not hidden (temporary files are).
 func wanted(name []byte) bool {
-	return bytes.HasSuffix(name, []byte(Ext)) && len(name) > 0 && name[0] != '.'
+	return bytes.HasSuffix(name, []byte(Ext)) && name[0] != '.'
 }
 
+// sortEntries sorts listed files by name, the order pages and cursors use.
 func sortEntries(es []entry) {
 	slices.SortFunc(es, func(a, b entry) int { return strings.Compare(a.name, b.name) })
 }
