@@ -3,7 +3,6 @@ package state
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -15,15 +14,11 @@ import (
 // synced bases and clean marks.
 func TestBulkLinkAndReconcile(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "state.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := openTemp(t)
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	const n = 600 // more than one MatchIdentities query and one INSERT each
 	odd := "Zoë\x00<&>@example.com"
-	err = s.Update(ctx, func(w *WriteTx) error {
+	err := s.Update(ctx, func(w *WriteTx) error {
 		for i := range n {
 			if err := w.PutPulledRecord(PulledRecord{Connector: "a", RemoteID: fmt.Sprint(i), Fields: Values{"email": fmt.Sprintf("p%d@example.com", i)}, Hash: "h", Pulled: now, Run: 1}); err != nil {
 				return err
@@ -149,11 +144,7 @@ func TestBulkLinkAndReconcile(t *testing.T) {
 // it held before: kept keys stay, others go, new ones come.
 func TestSetIdentityKeysReplacesExactly(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "state.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := openTemp(t)
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	email := IdentityKey{Kind: "email", Value: "ann@example.com"}
 	oldPhone := IdentityKey{Kind: "phone", Value: "+442079460958"}
@@ -174,7 +165,7 @@ func TestSetIdentityKeysReplacesExactly(t *testing.T) {
 		}
 		return out
 	}
-	err = s.Update(ctx, func(w *WriteTx) error {
+	err := s.Update(ctx, func(w *WriteTx) error {
 		if err := w.InsertEntities([]NewEntity{{ID: 1, Fields: Values{}, Origins: "{}", Created: now}, {ID: 2, Fields: Values{}, Origins: "{}", Created: now}}); err != nil {
 			return err
 		}

@@ -190,12 +190,7 @@ func TestFullDatabase(t *testing.T) {
 // then holds it.
 func TestCheckpointBesideTheWriter(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "state.db")
-	s, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, path := openTemp(t)
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	if err := s.Update(ctx, func(w *WriteTx) error {
 		return w.InsertEntities([]NewEntity{{ID: 1, Fields: Values{"email": "ann@example.com"}, Origins: "{}", Created: now}})
