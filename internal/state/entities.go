@@ -4,7 +4,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -182,49 +181,25 @@ func (w *WriteTx) AddIdentityKeyBatch(keys []EntityKey) error {
 	return nil
 }
 
-// AddIdentityKeys adds keys to an entity.
-func (w *WriteTx) AddIdentityKeys(entityID int64, keys []IdentityKey) error {
-	if len(keys) == 0 {
-		return nil
-	}
-	var q strings.Builder
-	q.WriteString(`INSERT OR IGNORE INTO identity_keys (kind, value, entity_id) VALUES `)
-	args := make([]any, 0, 3*len(keys))
-	for i, k := range keys {
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		q.WriteString("(?, ?, ?)")
-		args = append(args, k.Kind, k.Value, entityID)
-	}
-	_, err := w.exec(q.String(), args...)
-	return err
-}
-
 // SetIdentityKeys replaces an entity's keys with keys. Only the keys
 // that change are written: a contact whose mobile number changed
 // rewrites that key, not its email addresses and other numbers too.
 func (w *WriteTx) SetIdentityKeys(entityID int64, keys []IdentityKey) error {
-	if len(keys) == 0 {
-		_, err := w.exec(`DELETE FROM identity_keys WHERE entity_id = ?`, entityID)
-		return err
-	}
-	var q strings.Builder
-	q.WriteString(`DELETE FROM identity_keys WHERE entity_id = ? AND (kind, value) NOT IN (VALUES `)
 	args := make([]any, 0, 1+2*len(keys))
 	args = append(args, entityID)
-	for i, k := range keys {
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		q.WriteString("(?, ?)")
-		args = append(args, k.Kind, k.Value)
+	q := `DELETE FROM identity_keys WHERE entity_id = ?`
+	if len(keys) > 0 {
+		q += ` AND (kind, value) NOT IN (VALUES ` + rowList(len(keys), `(?, ?)`) + `)`
 	}
-	q.WriteString(")")
-	if _, err := w.exec(q.String(), args...); err != nil {
+	ek := make([]EntityKey, len(keys))
+	for i, k := range keys {
+		args = append(args, k.Kind, k.Value)
+		ek[i] = EntityKey{EntityID: entityID, IdentityKey: k}
+	}
+	if _, err := w.exec(q, args...); err != nil {
 		return err
 	}
-	return w.AddIdentityKeys(entityID, keys)
+	return w.AddIdentityKeyBatch(ek)
 }
 
 // DirtyEntity is a dirty entity with its links, as one chunk of a
