@@ -283,26 +283,22 @@ func (w *WriteTx) ClearEntitiesDirty(ids []int64) error {
 
 // jsonIDs writes ids as a JSON array, for json_each.
 func jsonIDs(ids []int64) string {
-	b := make([]byte, 0, 8*len(ids)+2)
-	b = append(b, '[')
-	for i, id := range ids {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendInt(b, id, 10)
-	}
-	return string(append(b, ']'))
+	return jsonArray(ids, 8, func(b []byte, id int64) []byte { return strconv.AppendInt(b, id, 10) })
 }
 
 // jsonStrings writes strings as a JSON array, for json_each.
-func jsonStrings(ss []string) string {
-	b := make([]byte, 0, 16*len(ss)+2)
+func jsonStrings(ss []string) string { return jsonArray(ss, 16, appendJSONString) }
+
+// jsonArray writes xs as a JSON array, each element by add; size is a
+// guess of an element's length.
+func jsonArray[T any](xs []T, size int, add func([]byte, T) []byte) string {
+	b := make([]byte, 0, size*len(xs)+2)
 	b = append(b, '[')
-	for i, s := range ss {
+	for i, x := range xs {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, s)
+		b = add(b, x)
 	}
 	return string(append(b, ']'))
 }
