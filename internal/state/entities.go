@@ -3,6 +3,7 @@ package state
 import (
 	"database/sql"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -132,10 +133,10 @@ func matchIdentitiesQuery(n int) string {
 // the entities holding it: a query per 250 keys instead of one per key.
 func (w *WriteTx) MatchIdentities(keys []IdentityKey) (map[IdentityKey][]int64, error) {
 	out := map[IdentityKey][]int64{}
-	for len(keys) > 0 {
-		n := min(len(keys), matchKeys)
+	for part := range slices.Chunk(keys, matchKeys) {
+		n := len(part)
 		args := make([]any, 0, 2*n)
-		for _, k := range keys[:n] {
+		for _, k := range part {
 			args = append(args, k.Kind, k.Value)
 		}
 		err := w.query(matchIdentitiesQuery(n), func(rows *sql.Rows) error {
@@ -150,7 +151,6 @@ func (w *WriteTx) MatchIdentities(keys []IdentityKey) (map[IdentityKey][]int64, 
 		if err != nil {
 			return nil, err
 		}
-		keys = keys[n:]
 	}
 	return out, nil
 }
@@ -166,17 +166,16 @@ type EntityKey struct {
 
 // AddIdentityKeyBatch adds keys to entities, several per statement.
 func (w *WriteTx) AddIdentityKeyBatch(keys []EntityKey) error {
-	for len(keys) > 0 {
-		n := min(len(keys), keyRows)
+	for part := range slices.Chunk(keys, keyRows) {
+		n := len(part)
 		args := make([]any, 0, 3*n)
-		for _, k := range keys[:n] {
+		for _, k := range part {
 			args = append(args, k.Kind, k.Value, k.EntityID)
 		}
 		q := `INSERT OR IGNORE INTO identity_keys (kind, value, entity_id) VALUES ` + rowList(n, `(?, ?, ?)`)
 		if _, err := w.exec(q, args...); err != nil {
 			return err
 		}
-		keys = keys[n:]
 	}
 	return nil
 }
@@ -334,17 +333,16 @@ const entityRows = 100
 
 // InsertEntities inserts dirty entities, several per statement.
 func (w *WriteTx) InsertEntities(ents []NewEntity) error {
-	for len(ents) > 0 {
-		n := min(len(ents), entityRows)
+	for part := range slices.Chunk(ents, entityRows) {
+		n := len(part)
 		args := make([]any, 0, 4*n)
-		for _, e := range ents[:n] {
+		for _, e := range part {
 			args = append(args, e.ID, EncodeValues(e.Fields), TimeText(e.Created), e.Origins)
 		}
 		q := `INSERT INTO entities (id, fields, dirty, created_at, origins) VALUES ` + rowList(n, `(?, ?, 1, ?, ?)`)
 		if _, err := w.exec(q, args...); err != nil {
 			return err
 		}
-		ents = ents[n:]
 	}
 	return nil
 }

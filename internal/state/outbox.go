@@ -2,6 +2,7 @@ package state
 
 import (
 	"database/sql"
+	"slices"
 	"time"
 )
 
@@ -52,17 +53,16 @@ const outboxRows = 50
 // AddOutboxBatch plans writes, several rows per statement.
 func (w *WriteTx) AddOutboxBatch(items []OutboxItem, now time.Time) error {
 	at := TimeText(now)
-	for len(items) > 0 {
-		n := min(len(items), outboxRows)
+	for part := range slices.Chunk(items, outboxRows) {
+		n := len(part)
 		args := make([]any, 0, 9*n)
-		for _, it := range items[:n] {
+		for _, it := range part {
 			args = append(args, it.EntityID, it.Connector, it.Op, nullString(it.RemoteID), EncodeValues(it.Fields), EncodeValues(it.Canonical), it.RunID, at, at)
 		}
 		q := `INSERT INTO outbox (entity_id, connector, op, remote_id, fields, canonical, state, run_id, created_at, updated_at) VALUES ` + rowList(n, `(?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)`)
 		if _, err := w.exec(q, args...); err != nil {
 			return err
 		}
-		items = items[n:]
 	}
 	return nil
 }

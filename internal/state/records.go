@@ -3,6 +3,7 @@ package state
 import (
 	"database/sql"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -53,11 +54,11 @@ func recordHashesQuery(n int) string {
 // has records for (live or tombstones), a statement per 500 ids.
 func (w *WriteTx) RecordHashes(connector string, ids []string) (map[string]StoredHash, error) {
 	out := make(map[string]StoredHash, len(ids))
-	for len(ids) > 0 {
-		n := min(len(ids), idRows)
+	for part := range slices.Chunk(ids, idRows) {
+		n := len(part)
 		args := make([]any, 0, n+1)
 		args = append(args, connector)
-		for _, id := range ids[:n] {
+		for _, id := range part {
 			args = append(args, id)
 		}
 		err := w.query(recordHashesQuery(n), func(rows *sql.Rows) error {
@@ -72,7 +73,6 @@ func (w *WriteTx) RecordHashes(connector string, ids []string) (map[string]Store
 		if err != nil {
 			return nil, err
 		}
-		ids = ids[n:]
 	}
 	return out, nil
 }
@@ -85,10 +85,10 @@ type RawHash struct {
 // SetRawHashes stores the hashes of CRM values pulled again whose
 // canonical values had not changed (a record syncd wrote, read back).
 func (w *WriteTx) SetRawHashes(connector string, hashes []RawHash) error {
-	for len(hashes) > 0 {
-		n := min(len(hashes), idRows)
+	for part := range slices.Chunk(hashes, idRows) {
+		n := len(part)
 		args := make([]any, 0, 2*n+1)
-		for _, h := range hashes[:n] {
+		for _, h := range part {
 			args = append(args, h.RemoteID, h.Raw)
 		}
 		q := `WITH h(id, raw) AS (VALUES ` + rowList(n, `(?, ?)`) + `) UPDATE records SET raw_hash = h.raw FROM h WHERE records.connector = ? AND records.remote_id = h.id`
@@ -96,24 +96,22 @@ func (w *WriteTx) SetRawHashes(connector string, hashes []RawHash) error {
 		if _, err := w.exec(q, args...); err != nil {
 			return err
 		}
-		hashes = hashes[n:]
 	}
 	return nil
 }
 
 // TouchRecords notes that run saw the records ids unchanged.
 func (w *WriteTx) TouchRecords(connector string, ids []string, run int64) error {
-	for len(ids) > 0 {
-		n := min(len(ids), idRows)
+	for part := range slices.Chunk(ids, idRows) {
+		n := len(part)
 		args := make([]any, 0, n+2)
 		args = append(args, run, connector)
-		for _, id := range ids[:n] {
+		for _, id := range part {
 			args = append(args, id)
 		}
 		if _, err := w.exec(`UPDATE records SET seen_run = ? WHERE connector = ? AND remote_id IN (`+rowList(n, `?`)+`)`, args...); err != nil {
 			return err
 		}
-		ids = ids[n:]
 	}
 	return nil
 }
@@ -150,18 +148,18 @@ func (w *WriteTx) PutPulledRecord(r PulledRecord) error {
 	return nil
 }
 
-const putNewRecordQuery = `INSERT INTO records (connector, remote_id, fields, hash, modified_at, pulled_at, seen_run, dirty, raw_hash)
+// putRecordUpsert stores a pulled snapshot; the queries below end it
+// with the record's dirty mark.
+const putRecordUpsert = `INSERT INTO records (connector, remote_id, fields, hash, modified_at, pulled_at, seen_run, dirty, raw_hash)
 	VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)
 	ON CONFLICT (connector, remote_id) DO UPDATE SET fields = excluded.fields, hash = excluded.hash,
 		modified_at = excluded.modified_at, pulled_at = excluded.pulled_at, seen_run = excluded.seen_run,
-		deleted_at = NULL, dirty = 1, raw_hash = excluded.raw_hash`
+		deleted_at = NULL, raw_hash = excluded.raw_hash, dirty = `
 
-const putRecordQuery = `INSERT INTO records (connector, remote_id, fields, hash, modified_at, pulled_at, seen_run, dirty, raw_hash)
-	VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)
-	ON CONFLICT (connector, remote_id) DO UPDATE SET fields = excluded.fields, hash = excluded.hash,
-		modified_at = excluded.modified_at, pulled_at = excluded.pulled_at, seen_run = excluded.seen_run,
-		deleted_at = NULL, dirty = records.entity_id IS NULL, raw_hash = excluded.raw_hash
-	RETURNING entity_id`
+const (
+	putNewRecordQuery = putRecordUpsert + `1`
+	putRecordQuery    = putRecordUpsert + `records.entity_id IS NULL RETURNING entity_id`
+)
 
 // TombstoneRecord marks a stored record deleted remotely, to be
 // reconciled. It reports whether a live record was marked.
@@ -287,17 +285,16 @@ const linkRows = 100
 // LinkRecords links records to entities, several per statement; each
 // link's synced values start empty (a new link).
 func (w *WriteTx) LinkRecords(links []RecordLink) error {
-	for len(links) > 0 {
-		n := min(len(links), linkRows)
+	for part := range slices.Chunk(links, linkRows) {
+		n := len(part)
 		args := make([]any, 0, 2*n)
-		for _, l := range links[:n] {
+		for _, l := range part {
 			args = append(args, l.Row, l.EntityID)
 		}
 		q := `WITH l(row, entity) AS (VALUES ` + rowList(n, `(?, ?)`) + `) UPDATE records SET entity_id = l.entity, synced = NULL, dirty = 0 FROM l WHERE records.rowid = l.row`
 		if _, err := w.exec(q, args...); err != nil {
 			return err
 		}
-		links = links[n:]
 	}
 	return nil
 }
