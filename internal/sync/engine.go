@@ -75,6 +75,8 @@ type Engine struct {
 	region mapping.Options
 	// rank is each connector's position in the priority order.
 	rank map[string]int
+	// checkpointEvery is the interval of the run's checkpoints.
+	checkpointEvery time.Duration
 }
 
 // conn is one configured connector with what the engine needs of it.
@@ -165,7 +167,7 @@ func New(o Options) (*Engine, error) {
 	if o.Config == nil || o.Store == nil {
 		return nil, errors.New("engine: config and store are required")
 	}
-	e := &Engine{cfg: o.Config, store: o.Store, log: o.Logger, now: o.Now, progress: o.Progress, byName: map[string]*conn{}, rank: map[string]int{}}
+	e := &Engine{cfg: o.Config, store: o.Store, log: o.Logger, now: o.Now, progress: o.Progress, byName: map[string]*conn{}, rank: map[string]int{}, checkpointEvery: checkpointEvery}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}

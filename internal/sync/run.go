@@ -29,6 +29,8 @@ type run struct {
 	// dryTx holds every write of a dry run; it is rolled back at the end.
 	dryTx *state.WriteTx
 	txMu  sync.Mutex
+	// ck copies the write-ahead log into the database during the run.
+	ck *checkpointer
 
 	mu   sync.Mutex
 	reps map[string]*ConnectorReport
@@ -120,7 +122,9 @@ func (e *Engine) Run(ctx context.Context, ro RunOptions) (*Report, error) {
 		}
 		defer r.dryTx.Rollback()
 	}
+	r.ck = startCheckpointer(storeCtx, e.store, e.log, e.checkpointEvery)
 	runErr := r.stepsRecovered(ctx)
+	r.ck.close()
 	rep := &Report{RunID: id, DryRun: r.dry, DeletionsBlocked: r.deletionsBlocked, Interrupted: r.interrupted}
 	if runErr == nil {
 		runErr = r.update(func(w *state.WriteTx) error {
@@ -233,14 +237,7 @@ func (r *run) steps(ctx context.Context) error {
 	}
 	// The log of this run's merges is copied into the database while the
 	// pushes wait on the CRMs and their files.
-	checkpointed := make(chan struct{})
-	go func() {
-		defer close(checkpointed)
-		if err := e.store.CheckpointLog(ctx); err != nil {
-			e.log.Debug("checkpoint before the push", "err", err)
-		}
-	}()
-	defer func() { <-checkpointed }()
+	r.ck.kick()
 	for i, cn := range e.conns {
 		errs[i] = nil
 		if !cn.writable && cn.del == nil {
