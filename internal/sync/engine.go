@@ -61,7 +61,10 @@ type ProgressEvent struct {
 }
 
 // Engine runs syncs. A Run must not overlap another Run of the same
-// Engine (the daemon's scheduler skips overlapping runs).
+// Engine (the daemon's scheduler skips overlapping runs) or its
+// ResolveConflict (the syncd command resolves conflicts in a process of
+// its own, which needs the store's lock): a run relies on being the
+// store's only writer.
 type Engine struct {
 	cfg      *config.Config
 	store    *state.Store

@@ -13,7 +13,9 @@ import (
 )
 
 // reconcile merges every dirty entity and plans its writes into the
-// outbox, a chunk of entities per transaction.
+// outbox, a chunk of entities per transaction. Outside a dry run the
+// chunks are read and merged on a reader connection, each while the
+// writer commits the one before (see readAhead).
 func (r *run) reconcile(ctx context.Context) error {
 	if err := r.update(func(w *state.WriteTx) error {
 		n, err := w.CountOpenConflicts()
@@ -26,6 +28,16 @@ func (r *run) reconcile(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	var ahead <-chan preparedChunk
+	if !r.dry {
+		stop := make(chan struct{})
+		ahead = r.readAhead(stop)
+		defer func() {
+			close(stop)
+			for range ahead {
+			}
+		}()
+	}
 	var after int64
 	handled := 0
 	for {
@@ -33,19 +45,27 @@ func (r *run) reconcile(ctx context.Context) error {
 			r.setInterrupted()
 			return nil
 		}
-		n := 0
-		err := r.update(func(w *state.WriteTx) error {
-			batch, err := w.DirtyEntityBatch(after, chunk)
-			if err != nil {
-				return err
+		var pc preparedChunk
+		if ahead != nil {
+			pc = <-ahead
+			pc.raise()
+			if pc.err != nil {
+				return pc.err
 			}
-			n = len(batch)
+		}
+		err := r.update(func(w *state.WriteTx) error {
+			if ahead == nil {
+				pc = r.prepareChunk(w, after)
+				pc.raise()
+				if pc.err != nil {
+					return pc.err
+				}
+			}
 			var p plan
-			for i := range batch {
-				d := &batch[i]
-				after = d.ID
-				if err := r.reconcileOne(w, d, &p); err != nil {
-					return fmt.Errorf("reconcile contact %d: %w", d.ID, err)
+			for i := range pc.ents {
+				e := &pc.ents[i]
+				if err := r.reconcileOne(w, e, &p); err != nil {
+					return fmt.Errorf("reconcile contact %d: %w", e.d.ID, err)
 				}
 			}
 			return r.commitPlan(w, &p)
@@ -53,12 +73,111 @@ func (r *run) reconcile(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		n := len(pc.ents)
 		if n == 0 {
 			return nil
 		}
+		after = pc.ents[n-1].d.ID
 		handled += n
 		r.e.emit(ProgressEvent{Phase: "reconcile", Records: handled, Total: -1})
 	}
+}
+
+// entityReader is what reconciling reads: the write transaction (in a
+// dry run) or a read transaction beside the writer.
+type entityReader interface {
+	DirtyEntityBatch(after int64, limit int) ([]state.DirtyEntity, error)
+	OpenConflicts(entityID int64) (map[string]state.Conflict, error)
+	EntityOutbox(entityID int64) ([]state.OutboxItem, error)
+}
+
+// preparedChunk is a chunk of dirty entities as read and merged, ready
+// for the writer; err or panicked say why it could not be made.
+type preparedChunk struct {
+	ents     []prepared
+	err      error
+	panicked any
+}
+
+// raise re-raises, in the caller's goroutine, a panic of the goroutine
+// that prepared the chunk, where the run's recovery catches it.
+func (pc *preparedChunk) raise() {
+	if pc.panicked != nil {
+		panic(pc.panicked)
+	}
+}
+
+// readAhead reads and merges the chunks of dirty entities in order on
+// reader connections, one chunk ahead of the writer, until a chunk is
+// empty or fails or stop is closed; the channel is closed when it ends.
+//
+// A chunk read beside the writer is what the writer would read itself:
+// while reconcile runs it is the store's only writer (pulls and linking
+// are done, pushes not started, and a Run must not overlap ResolveConflict
+// or another Run), and a chunk's writes touch only its own entities, their
+// records, keys, conflicts and outbox items. The next chunk's entities
+// come after it, so its commit changes nothing the read-ahead read.
+func (r *run) readAhead(stop <-chan struct{}) <-chan preparedChunk {
+	out := make(chan preparedChunk, 1)
+	go func() {
+		defer close(out)
+		var after int64
+		for {
+			var pc preparedChunk
+			err := r.e.store.View(r.storeCtx, func(rt *state.ReadTx) error {
+				pc = r.prepareChunk(rt, after)
+				return nil
+			})
+			if pc.err == nil {
+				pc.err = err
+			}
+			select {
+			case out <- pc:
+			case <-stop:
+				return
+			}
+			if pc.err != nil || pc.panicked != nil || len(pc.ents) == 0 {
+				return
+			}
+			after = pc.ents[len(pc.ents)-1].d.ID
+		}
+	}()
+	return out
+}
+
+// prepareChunk reads the chunk of dirty entities after after through rd
+// and merges them on every core. A panic is returned in the chunk.
+func (r *run) prepareChunk(rd entityReader, after int64) (pc preparedChunk) {
+	defer func() {
+		if v := recover(); v != nil {
+			pc = preparedChunk{panicked: v}
+		}
+	}()
+	batch, err := rd.DirtyEntityBatch(after, chunk)
+	if err != nil {
+		return preparedChunk{err: err}
+	}
+	pc.ents = make([]prepared, len(batch))
+	opens := make([]map[string]state.Conflict, len(batch))
+	for i := range batch {
+		e := &pc.ents[i]
+		e.d = batch[i]
+		if e.d.Deleted {
+			continue
+		}
+		if r.anyOpenConflict {
+			if opens[i], err = rd.OpenConflicts(e.d.ID); err != nil {
+				return preparedChunk{err: fmt.Errorf("reconcile contact %d: %w", e.d.ID, err)}
+			}
+		}
+		if r.anyOutbox {
+			if e.stored, err = rd.EntityOutbox(e.d.ID); err != nil {
+				return preparedChunk{err: fmt.Errorf("reconcile contact %d: %w", e.d.ID, err)}
+			}
+		}
+	}
+	spread(len(batch), func(i int) { r.prepare(&pc.ents[i], opens[i]) })()
+	return pc
 }
 
 // plan gathers the writes of a chunk of reconciliations that are made in
@@ -68,32 +187,14 @@ type plan struct {
 	synced []int64
 	clean  []int64
 	outbox []state.OutboxItem
-	// creates are the outbox items whose CRM fields are still to be
-	// written (by their connector's mapping, from the agreed values).
-	creates []planCreate
 }
 
-type planCreate struct {
-	item   int
-	cn     *conn
-	fields state.Values
-}
-
-// commitPlan makes a chunk's bulk writes. The CRM fields of the planned
-// creates (phone formatting is most of a create's cost) are written on
-// every core while the other writes go to the store. A panic there goes
-// on up from here, as it would have from reconcileOne.
+// commitPlan makes a chunk's bulk writes.
 func (r *run) commitPlan(w *state.WriteTx, p *plan) error {
-	wait := spread(len(p.creates), func(i int) {
-		c := p.creates[i]
-		p.outbox[c.item].Fields = c.cn.mapper.CreateFields(c.fields)
-	})
-	err := w.SyncLinks(p.synced, r.e.names)
-	if err == nil {
-		err = w.ClearEntitiesDirty(p.clean)
+	if err := w.SyncLinks(p.synced, r.e.names); err != nil {
+		return err
 	}
-	wait()
-	if err != nil {
+	if err := w.ClearEntitiesDirty(p.clean); err != nil {
 		return err
 	}
 	return w.AddOutboxBatch(p.outbox, r.e.now())
@@ -138,39 +239,97 @@ func spread(n int, fn func(i int)) (wait func()) {
 	}
 }
 
-// reconcileOne merges one entity; the writes every entity makes go into
-// p, the rest are made here.
-func (r *run) reconcileOne(w *state.WriteTx, d *state.DirtyEntity, p *plan) error {
+// prepared is one dirty entity as read and merged: its live sides, the
+// outbox items stored for it and those its merge plans. Making it writes
+// nothing; reconcileOne writes it.
+type prepared struct {
+	d     state.DirtyEntity
+	sides []side
+	// present holds the connectors linked to the entity (live or not).
+	present map[string]bool
+	// stored are the entity's open outbox items (when the store has any);
+	// attempted holds the connectors one of them was sent to.
+	stored    []state.OutboxItem
+	attempted map[string]bool
+	res       mergeResult
+	// items are the planned updates, one per side, then the creates.
+	items []state.OutboxItem
+	// keepDirty is set when a create had to wait for a connector whose
+	// pull did not finish.
+	keepDirty bool
+}
+
+// prepare merges p's entity (open holds its open conflicts) and plans its
+// updates and creates, with their CRM fields. It reads only p and the
+// run's settled state, so the entities of a chunk are prepared at once.
+func (r *run) prepare(p *prepared, open map[string]state.Conflict) {
 	e := r.e
-	ent, id := d.Entity, d.ID
-	if ent.Deleted {
-		p.clean = append(p.clean, id)
-		return nil
+	d := &p.d
+	if d.Deleted {
+		return
 	}
-	var sides []side
-	present := map[string]bool{}
+	p.present = map[string]bool{}
 	liveReadable := false
 	for _, l := range d.Links {
-		present[l.Connector] = true
+		p.present[l.Connector] = true
 		cn := e.byName[l.Connector]
 		if cn == nil || l.Deleted {
 			continue
 		}
-		sides = append(sides, side{cn: cn, link: l})
+		p.sides = append(p.sides, side{cn: cn, link: l})
 		liveReadable = liveReadable || cn.readable
 	}
-	// Each entity is reconciled once per run, so what this run adds to
-	// conflicts and the outbox never concerns an entity still to come.
-	var open map[string]state.Conflict
-	var err error
-	if r.anyOpenConflict {
-		if open, err = w.OpenConflicts(id); err != nil {
-			return err
+	p.res = e.merge(d.ID, d.Fields, p.sides, open, r.id)
+	res := &p.res
+	p.attempted = map[string]bool{}
+	for _, it := range p.stored {
+		if it.State == state.OutboxAttempted {
+			p.attempted[it.Connector] = true
 		}
 	}
-	res := e.merge(id, ent.Fields, sides, open, r.id)
-	now := e.now()
+	for _, s := range p.sides {
+		changed := res.updates[s.cn.name]
+		if len(changed) == 0 {
+			continue
+		}
+		snapshot := maps.Clone(s.link.Fields)
+		for _, f := range changed {
+			snapshot[f] = res.fields[f]
+		}
+		p.items = append(p.items, state.OutboxItem{EntityID: d.ID, Connector: s.cn.name, Op: state.OpUpdate, RemoteID: s.link.RemoteID,
+			Fields: s.cn.mapper.ToRemote(changed, res.fields), Canonical: snapshot, RunID: r.id})
+	}
+	if !liveReadable {
+		return
+	}
+	for _, cn := range e.conns {
+		if !cn.writable || p.present[cn.name] || p.attempted[cn.name] {
+			continue
+		}
+		r.mu.Lock()
+		pulled := r.pulled[cn.name]
+		r.mu.Unlock()
+		if !pulled {
+			// Its existing records are unknown this run: creating now
+			// could duplicate a person. Try again next run.
+			p.keepDirty = true
+			continue
+		}
+		p.items = append(p.items, state.OutboxItem{EntityID: d.ID, Connector: cn.name, Op: state.OpCreate,
+			Fields: cn.mapper.CreateFields(res.fields), Canonical: cn.createCanonical(res.fields), RunID: r.id})
+	}
+}
 
+// reconcileOne writes what prepare decided for one entity; the writes
+// every entity makes go into p, the rest are made here.
+func (r *run) reconcileOne(w *state.WriteTx, pe *prepared, p *plan) error {
+	e := r.e
+	ent, id, res := pe.d.Entity, pe.d.ID, &pe.res
+	if ent.Deleted {
+		p.clean = append(p.clean, id)
+		return nil
+	}
+	now := e.now()
 	if !maps.Equal(res.fields, ent.Fields) {
 		var origins map[string]state.Origin
 		for f, o := range res.origins {
@@ -208,29 +367,21 @@ func (r *run) reconcileOne(w *state.WriteTx, d *state.DirtyEntity, p *plan) erro
 	}
 	// Each link's current values are now accounted for: they are its new
 	// base. Values still to be written are in the outbox.
-	if len(sides) > 0 {
+	if len(pe.sides) > 0 {
 		p.synced = append(p.synced, id)
 	}
 	// The new plan replaces what an earlier run planned and did not send.
-	attempted := map[string]bool{}
-	var outbox []state.OutboxItem
-	if r.anyOutbox {
-		if outbox, err = w.EntityOutbox(id); err != nil {
-			return err
-		}
-	}
 	replan := false
-	for _, it := range outbox {
+	for _, it := range pe.stored {
 		if it.State != state.OutboxAttempted {
 			replan = true
 			continue
 		}
-		attempted[it.Connector] = true
 		// An attempted create stays (it may have reached the CRM), but if
 		// it is sent again it must carry the values agreed now: once it
 		// succeeds its values become the link's base, and a change made
 		// since it was planned would never be pushed.
-		if cn := e.byName[it.Connector]; cn != nil && it.Op == state.OpCreate && !present[cn.name] {
+		if cn := e.byName[it.Connector]; cn != nil && it.Op == state.OpCreate && !pe.present[cn.name] {
 			if canon := cn.createCanonical(res.fields); !maps.Equal(canon, it.Canonical) {
 				if err := w.SetOutboxPayload(it.ID, cn.mapper.CreateFields(res.fields), canon, now); err != nil {
 					return err
@@ -243,53 +394,28 @@ func (r *run) reconcileOne(w *state.WriteTx, d *state.DirtyEntity, p *plan) erro
 			return err
 		}
 	}
-	for _, s := range sides {
-		changed := res.updates[s.cn.name]
-		if len(changed) == 0 {
-			continue
-		}
-		snapshot := maps.Clone(s.link.Fields)
-		for _, f := range changed {
-			snapshot[f] = res.fields[f]
-		}
-		it := state.OutboxItem{EntityID: id, Connector: s.cn.name, Op: state.OpUpdate, RemoteID: s.link.RemoteID,
-			Fields: s.cn.mapper.ToRemote(changed, res.fields), Canonical: snapshot, RunID: r.id}
-		p.outbox = append(p.outbox, it)
-		if r.dry {
-			r.count(s.cn.name, func(c *ConnectorReport) { c.Updated++ })
+	p.outbox = append(p.outbox, pe.items...)
+	if r.dry {
+		for _, it := range pe.items {
+			if it.Op == state.OpCreate {
+				r.count(it.Connector, func(c *ConnectorReport) { c.Created++ })
+				fmt.Fprintf(r.out, "create %s (contact %d): %s\n", it.Connector, id, formatValues(it.Canonical))
+				continue
+			}
+			r.count(it.Connector, func(c *ConnectorReport) { c.Updated++ })
 			var parts []string
-			for _, f := range changed {
-				parts = append(parts, fmt.Sprintf("%s: %q → %q", f, s.link.Fields[f], res.fields[f]))
+			for _, s := range pe.sides {
+				if s.cn.name != it.Connector {
+					continue
+				}
+				for _, f := range res.updates[s.cn.name] {
+					parts = append(parts, fmt.Sprintf("%s: %q → %q", f, s.link.Fields[f], res.fields[f]))
+				}
 			}
-			fmt.Fprintf(r.out, "update %s %s (contact %d): %s\n", s.cn.name, s.link.RemoteID, id, strings.Join(parts, ", "))
+			fmt.Fprintf(r.out, "update %s %s (contact %d): %s\n", it.Connector, it.RemoteID, id, strings.Join(parts, ", "))
 		}
 	}
-	keepDirty := false
-	if liveReadable {
-		for _, cn := range e.conns {
-			if !cn.writable || present[cn.name] || attempted[cn.name] {
-				continue
-			}
-			r.mu.Lock()
-			pulled := r.pulled[cn.name]
-			r.mu.Unlock()
-			if !pulled {
-				// Its existing records are unknown this run: creating now
-				// could duplicate a person. Try again next run.
-				keepDirty = true
-				continue
-			}
-			canon := cn.createCanonical(res.fields)
-			it := state.OutboxItem{EntityID: id, Connector: cn.name, Op: state.OpCreate, Canonical: canon, RunID: r.id}
-			p.creates = append(p.creates, planCreate{item: len(p.outbox), cn: cn, fields: res.fields})
-			p.outbox = append(p.outbox, it)
-			if r.dry {
-				r.count(cn.name, func(c *ConnectorReport) { c.Created++ })
-				fmt.Fprintf(r.out, "create %s (contact %d): %s\n", cn.name, id, formatValues(canon))
-			}
-		}
-	}
-	if !keepDirty {
+	if !pe.keepDirty {
 		p.clean = append(p.clean, id)
 	}
 	return nil
