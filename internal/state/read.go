@@ -8,9 +8,9 @@ import (
 
 // ReadTx is a read transaction on a reader connection: a snapshot of
 // what was committed when it first read, taken beside the writer without
-// waiting for it or blocking it. It offers the reads a reconciliation
-// makes, so the engine can read the next chunk while the writer commits
-// the one before.
+// waiting for it or blocking it. It offers the reads linking and
+// reconciling make, so the engine can read the next chunk while the
+// writer commits the one before.
 type ReadTx struct {
 	w WriteTx
 }
@@ -39,4 +39,9 @@ func (r *ReadTx) OpenConflicts(entityID int64) (map[string]Conflict, error) {
 // EntityOutbox is WriteTx.EntityOutbox.
 func (r *ReadTx) EntityOutbox(entityID int64) ([]OutboxItem, error) {
 	return r.w.EntityOutbox(entityID)
+}
+
+// DirtyRecords is WriteTx.DirtyRecords.
+func (r *ReadTx) DirtyRecords(after int64, limit int) ([]DirtyRecord, error) {
+	return r.w.DirtyRecords(after, limit)
 }

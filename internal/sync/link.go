@@ -30,41 +30,44 @@ func (r *run) link(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	var after int64
-	handled := 0
-	for {
-		if ctx.Err() != nil {
-			r.setInterrupted()
-			return nil
-		}
-		n := 0
-		err := r.update(func(w *state.WriteTx) error {
-			recs, err := w.DirtyRecords(after, chunk)
-			if err != nil {
-				return err
-			}
-			n = len(recs)
+	return inChunks(ctx, r, "link", r.readLinkChunk, func(d *linkRecord) int64 { return d.Row },
+		func(w *state.WriteTx, recs []linkRecord) error {
 			keys, err := r.startChunk(w, recs)
 			if err != nil {
 				return err
 			}
 			for _, d := range recs {
-				after = d.Row
 				if err := r.linkOne(w, d, keys); err != nil {
 					return fmt.Errorf("link %s/%s: %w", d.Connector, d.RemoteID, err)
 				}
 			}
 			return keys.flush(w)
 		})
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return nil
-		}
-		handled += n
-		r.e.emit(ProgressEvent{Phase: "link", Records: handled, Total: -1})
+}
+
+// linkRecord is a dirty record with its identity keys (of an unlinked
+// record of a configured connector).
+type linkRecord struct {
+	state.DirtyRecord
+	keys []state.IdentityKey
+}
+
+// readLinkChunk reads the chunk of dirty records after after through rd
+// and works out their identity keys.
+func (r *run) readLinkChunk(rd storeReader, after int64) chunkOf[linkRecord] {
+	dirty, err := rd.DirtyRecords(after, chunk)
+	if err != nil {
+		return chunkOf[linkRecord]{err: err}
 	}
+	recs := make([]linkRecord, len(dirty))
+	spread(len(dirty), func(i int) {
+		d := dirty[i]
+		recs[i].DirtyRecord = d
+		if d.EntityID == 0 && r.e.byName[d.Connector] != nil {
+			recs[i].keys = r.e.identityKeys(d.Fields)
+		}
+	})()
+	return chunkOf[linkRecord]{items: recs}
 }
 
 // linkChunk is what one chunk of linking sees and makes. Matching reads
@@ -146,14 +149,11 @@ func (c *linkChunk) flush(w *state.WriteTx) error {
 
 // startChunk reads the stored entities holding any key of the chunk's
 // unlinked records, and where new entity ids start.
-func (r *run) startChunk(w *state.WriteTx, recs []state.DirtyRecord) (*linkChunk, error) {
+func (r *run) startChunk(w *state.WriteTx, recs []linkRecord) (*linkChunk, error) {
 	var want []state.IdentityKey
 	seen := map[state.IdentityKey]bool{}
 	for _, d := range recs {
-		if d.EntityID != 0 || r.e.byName[d.Connector] == nil {
-			continue
-		}
-		for _, k := range r.e.identityKeys(d.Fields) {
+		for _, k := range d.keys {
 			if !seen[k] {
 				seen[k] = true
 				want = append(want, k)
@@ -171,7 +171,8 @@ func (r *run) startChunk(w *state.WriteTx, recs []state.DirtyRecord) (*linkChunk
 	return &linkChunk{known: known, linked: map[int64]map[string]string{}, nextID: last, origins: map[state.Origin]string{}}, nil
 }
 
-func (r *run) linkOne(w *state.WriteTx, d state.DirtyRecord, lc *linkChunk) error {
+func (r *run) linkOne(w *state.WriteTx, lr linkRecord, lc *linkChunk) error {
+	d := lr.DirtyRecord
 	cn := r.e.byName[d.Connector]
 	if cn == nil {
 		// A connector no longer configured: its records wait.
@@ -184,7 +185,7 @@ func (r *run) linkOne(w *state.WriteTx, d state.DirtyRecord, lc *linkChunk) erro
 		return w.ClearRecordDirty(d.Connector, d.RemoteID)
 	}
 	now := r.e.now()
-	matches, kind := r.e.match(lc.known, d.Fields)
+	matches, kind := r.e.match(lc.known, lr.keys)
 	switch {
 	case len(matches) > 1:
 		reason := fmt.Sprintf("matches %d different contacts by %s", len(matches), kind)
@@ -224,7 +225,7 @@ func (r *run) linkOne(w *state.WriteTx, d state.DirtyRecord, lc *linkChunk) erro
 		// person and stay unlinked.
 		return w.ClearRecordDirty(cn.name, d.RemoteID)
 	}
-	if err := lc.newEntity(d, state.Origin{Connector: cn.name, At: now.UTC(), Run: r.id, How: "created"}, r.e.identityKeys(d.Fields), now); err != nil {
+	if err := lc.newEntity(d, state.Origin{Connector: cn.name, At: now.UTC(), Run: r.id, How: "created"}, lr.keys, now); err != nil {
 		return err
 	}
 	return r.unpark(w, cn.name, d.RemoteID)
@@ -291,19 +292,23 @@ func (e *Engine) keysOf(kind string, v state.Values) []state.IdentityKey {
 	return keys
 }
 
-// match returns the entities the values match by the first key kind
-// that matches anything (known holds the entities of each key), and a
+// match returns the entities a record's identity keys (keys, as
+// identityKeys gives them) match by the first key kind that matches
+// anything (known holds the entities of each key), and a
 // description of the match. When that kind names one entity but a later
 // kind matches only other entities (the e-mail is one person's, the
 // phone another's), all of them are returned, so the record is parked
 // rather than merged into either. A later kind that also matches the
 // chosen entity (a phone several people share) agrees with it.
-func (e *Engine) match(known map[state.IdentityKey][]int64, v state.Values) ([]int64, string) {
+func (e *Engine) match(known map[state.IdentityKey][]int64, keys []state.IdentityKey) ([]int64, string) {
 	var chosen []int64
 	var how string
 	for _, kind := range e.identityKinds() {
 		var found []int64
-		for _, k := range e.keysOf(kind, v) {
+		for _, k := range keys {
+			if k.Kind != kind {
+				continue
+			}
 			for _, id := range known[k] {
 				if !slices.Contains(found, id) {
 					found = append(found, id)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -72,7 +73,10 @@ func sortedLines(s string) []string {
 // panickyReader fails the way a bug in reading or merging would.
 type panickyReader struct{}
 
-func (panickyReader) DirtyEntityBatch(int64, int) ([]state.DirtyEntity, error) { panic("boom") }
+func (panickyReader) DirtyRecords(int64, int) ([]state.DirtyRecord, error) { panic("boom") }
+func (panickyReader) DirtyEntityBatch(int64, int) ([]state.DirtyEntity, error) {
+	panic("boom")
+}
 func (panickyReader) OpenConflicts(int64) (map[string]state.Conflict, error) {
 	return nil, errors.New("unused")
 }
@@ -80,20 +84,43 @@ func (panickyReader) EntityOutbox(int64) ([]state.OutboxItem, error) {
 	return nil, errors.New("unused")
 }
 
-// A panic while a chunk is read or merged, in the goroutine that reads
+// A panic while a chunk is read or prepared, in the goroutine that reads
 // ahead, travels with the chunk and is raised again by the goroutine that
 // takes it, where the run's recovery catches it.
-func TestPreparedChunkCarriesPanics(t *testing.T) {
+func TestChunkCarriesPanics(t *testing.T) {
 	h := newHarness(t, []string{"a", "b"})
 	r := &run{e: h.eng}
-	pc := r.prepareChunk(panickyReader{}, 0)
-	if pc.panicked != "boom" {
-		t.Fatalf("prepared chunk: panicked %v, want boom", pc.panicked)
+	raised := func(c interface{ raise() }) (v any) {
+		defer func() { v = recover() }()
+		c.raise()
+		return nil
 	}
-	defer func() {
-		if v := recover(); v != "boom" {
-			t.Errorf("raise: recovered %v, want boom", v)
+	link := reader[linkRecord](r.readLinkChunk).guarded(panickyReader{}, 0)
+	rec := reader[prepared](r.prepareChunk).guarded(panickyReader{}, 0)
+	for name, c := range map[string]interface{ raise() }{"link": &link, "reconcile": &rec} {
+		if v := raised(c); v != "boom" {
+			t.Errorf("%s chunk: raise recovered %v, want boom", name, v)
 		}
-	}()
-	pc.raise()
+	}
+}
+
+// A panic in the goroutine that reads ahead fails the run with an error
+// (journalled), instead of crashing the process; the next run converges.
+func TestPanicReadingAheadFailsTheRun(t *testing.T) {
+	h := newHarness(t, []string{"a", "b"})
+	h.insert("a", ann())
+	// A mapping bug panics where a create payload is written, which
+	// reconciliation does while reading ahead.
+	h.eng.byName["b"].mapper = nil
+	rep, err := h.eng.Run(context.Background(), RunOptions{})
+	if err == nil || !errors.Is(err, errPanic) || rep == nil {
+		t.Fatalf("run: %v (report %+v), want a panic error", err, rep)
+	}
+	if r := h.status().Runs[0]; r.Status != state.RunFailed {
+		t.Errorf("journal: status %q error %q", r.Status, r.Error)
+	}
+	h.build()
+	if rep := h.sync(); rep.ExitCode() != 0 || h.conns["b"].Table.Len() != 1 {
+		t.Errorf("next run: exit %d, b holds %d", rep.ExitCode(), h.conns["b"].Table.Len())
+	}
 }

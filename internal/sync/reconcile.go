@@ -13,9 +13,7 @@ import (
 )
 
 // reconcile merges every dirty entity and plans its writes into the
-// outbox, a chunk of entities per transaction. Outside a dry run the
-// chunks are read and merged on a reader connection, each while the
-// writer commits the one before (see readAhead).
+// outbox, a chunk of entities per transaction (see inChunks).
 func (r *run) reconcile(ctx context.Context) error {
 	if err := r.update(func(w *state.WriteTx) error {
 		n, err := w.CountOpenConflicts()
@@ -28,156 +26,46 @@ func (r *run) reconcile(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	var ahead <-chan preparedChunk
-	if !r.dry {
-		stop := make(chan struct{})
-		ahead = r.readAhead(stop)
-		defer func() {
-			close(stop)
-			for range ahead {
-			}
-		}()
-	}
-	var after int64
-	handled := 0
-	for {
-		if ctx.Err() != nil {
-			r.setInterrupted()
-			return nil
-		}
-		var pc preparedChunk
-		if ahead != nil {
-			pc = <-ahead
-			pc.raise()
-			if pc.err != nil {
-				return pc.err
-			}
-		}
-		err := r.update(func(w *state.WriteTx) error {
-			if ahead == nil {
-				pc = r.prepareChunk(w, after)
-				pc.raise()
-				if pc.err != nil {
-					return pc.err
-				}
-			}
+	return inChunks(ctx, r, "reconcile", r.prepareChunk, func(p *prepared) int64 { return p.d.ID },
+		func(w *state.WriteTx, ents []prepared) error {
 			var p plan
-			for i := range pc.ents {
-				e := &pc.ents[i]
-				if err := r.reconcileOne(w, e, &p); err != nil {
-					return fmt.Errorf("reconcile contact %d: %w", e.d.ID, err)
+			for i := range ents {
+				if err := r.reconcileOne(w, &ents[i], &p); err != nil {
+					return fmt.Errorf("reconcile contact %d: %w", ents[i].d.ID, err)
 				}
 			}
 			return r.commitPlan(w, &p)
 		})
-		if err != nil {
-			return err
-		}
-		n := len(pc.ents)
-		if n == 0 {
-			return nil
-		}
-		after = pc.ents[n-1].d.ID
-		handled += n
-		r.e.emit(ProgressEvent{Phase: "reconcile", Records: handled, Total: -1})
-	}
-}
-
-// entityReader is what reconciling reads: the write transaction (in a
-// dry run) or a read transaction beside the writer.
-type entityReader interface {
-	DirtyEntityBatch(after int64, limit int) ([]state.DirtyEntity, error)
-	OpenConflicts(entityID int64) (map[string]state.Conflict, error)
-	EntityOutbox(entityID int64) ([]state.OutboxItem, error)
-}
-
-// preparedChunk is a chunk of dirty entities as read and merged, ready
-// for the writer; err or panicked say why it could not be made.
-type preparedChunk struct {
-	ents     []prepared
-	err      error
-	panicked any
-}
-
-// raise re-raises, in the caller's goroutine, a panic of the goroutine
-// that prepared the chunk, where the run's recovery catches it.
-func (pc *preparedChunk) raise() {
-	if pc.panicked != nil {
-		panic(pc.panicked)
-	}
-}
-
-// readAhead reads and merges the chunks of dirty entities in order on
-// reader connections, one chunk ahead of the writer, until a chunk is
-// empty or fails or stop is closed; the channel is closed when it ends.
-//
-// A chunk read beside the writer is what the writer would read itself:
-// while reconcile runs it is the store's only writer (pulls and linking
-// are done, pushes not started, and a Run must not overlap ResolveConflict
-// or another Run), and a chunk's writes touch only its own entities, their
-// records, keys, conflicts and outbox items. The next chunk's entities
-// come after it, so its commit changes nothing the read-ahead read.
-func (r *run) readAhead(stop <-chan struct{}) <-chan preparedChunk {
-	out := make(chan preparedChunk, 1)
-	go func() {
-		defer close(out)
-		var after int64
-		for {
-			var pc preparedChunk
-			err := r.e.store.View(r.storeCtx, func(rt *state.ReadTx) error {
-				pc = r.prepareChunk(rt, after)
-				return nil
-			})
-			if pc.err == nil {
-				pc.err = err
-			}
-			select {
-			case out <- pc:
-			case <-stop:
-				return
-			}
-			if pc.err != nil || pc.panicked != nil || len(pc.ents) == 0 {
-				return
-			}
-			after = pc.ents[len(pc.ents)-1].d.ID
-		}
-	}()
-	return out
 }
 
 // prepareChunk reads the chunk of dirty entities after after through rd
-// and merges them on every core. A panic is returned in the chunk.
-func (r *run) prepareChunk(rd entityReader, after int64) (pc preparedChunk) {
-	defer func() {
-		if v := recover(); v != nil {
-			pc = preparedChunk{panicked: v}
-		}
-	}()
+// and merges them on every core.
+func (r *run) prepareChunk(rd storeReader, after int64) chunkOf[prepared] {
 	batch, err := rd.DirtyEntityBatch(after, chunk)
 	if err != nil {
-		return preparedChunk{err: err}
+		return chunkOf[prepared]{err: err}
 	}
-	pc.ents = make([]prepared, len(batch))
+	ents := make([]prepared, len(batch))
 	opens := make([]map[string]state.Conflict, len(batch))
 	for i := range batch {
-		e := &pc.ents[i]
+		e := &ents[i]
 		e.d = batch[i]
 		if e.d.Deleted {
 			continue
 		}
 		if r.anyOpenConflict {
 			if opens[i], err = rd.OpenConflicts(e.d.ID); err != nil {
-				return preparedChunk{err: fmt.Errorf("reconcile contact %d: %w", e.d.ID, err)}
+				return chunkOf[prepared]{err: fmt.Errorf("reconcile contact %d: %w", e.d.ID, err)}
 			}
 		}
 		if r.anyOutbox {
 			if e.stored, err = rd.EntityOutbox(e.d.ID); err != nil {
-				return preparedChunk{err: fmt.Errorf("reconcile contact %d: %w", e.d.ID, err)}
+				return chunkOf[prepared]{err: fmt.Errorf("reconcile contact %d: %w", e.d.ID, err)}
 			}
 		}
 	}
-	spread(len(batch), func(i int) { r.prepare(&pc.ents[i], opens[i]) })()
-	return pc
+	spread(len(batch), func(i int) { r.prepare(&ents[i], opens[i]) })()
+	return chunkOf[prepared]{items: ents}
 }
 
 // plan gathers the writes of a chunk of reconciliations that are made in
