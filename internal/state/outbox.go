@@ -120,6 +120,17 @@ func (w *WriteTx) DeleteOutbox(id int64) error {
 	return err
 }
 
+// DeleteOutboxItems removes the items ids (done), in one statement.
+func (w *WriteTx) DeleteOutboxItems(ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := w.exec(deleteOutboxItemsQuery, jsonIDs(ids))
+	return err
+}
+
+const deleteOutboxItemsQuery = `DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))`
+
 // CountOutbox returns the number of items in state.
 func (w *WriteTx) CountOutbox(state string) (int64, error) {
 	var n int64

@@ -24,6 +24,7 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 		{"MatchIdentities", matchIdentitiesQuery(2), []any{"email", "a@example.com", "phone", "+441234567890"}, "k USING PRIMARY KEY (kind=? AND value=?)"},
 		{"SyncLinks", syncLinksQuery, []any{"[1]", `["a"]`}, "records USING INDEX records_link"},
 		{"ClearEntitiesDirty", clearEntitiesDirtyQuery, []any{"[1]"}, "entities USING INTEGER PRIMARY KEY"},
+		{"DeleteOutboxItems", deleteOutboxItemsQuery, []any{"[1]"}, "outbox USING INTEGER PRIMARY KEY"},
 		{"CountSendable", countSendableQuery, []any{"a", true, false}, "outbox USING INDEX outbox_open (connector=?)"},
 	} {
 		rows, err := s.DB.QueryContext(ctx, "EXPLAIN QUERY PLAN "+c.query, c.args...)

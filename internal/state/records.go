@@ -381,16 +381,38 @@ func (w *WriteTx) SetPushed(connector, remoteID string, fields Values, hash stri
 	return err
 }
 
-// InsertCreated stores a record the engine created, linked to its entity
-// and already in sync.
-func (w *WriteTx) InsertCreated(connector, remoteID string, entityID int64, fields Values, hash string, now time.Time, run int64) error {
-	enc := EncodeValues(fields)
-	_, err := w.exec(`INSERT INTO records (connector, remote_id, entity_id, fields, synced, hash, pulled_at, seen_run, dirty)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)
+// CreatedRecord is a record the engine created, with the values it
+// carried.
+type CreatedRecord struct {
+	RemoteID string
+	EntityID int64
+	Fields   Values
+	Hash     string
+}
+
+// createdRows is how many records one statement of InsertCreated
+// carries.
+const createdRows = 100
+
+// InsertCreated stores records the engine created in connector, each
+// linked to its entity and already in sync, several per statement.
+func (w *WriteTx) InsertCreated(connector string, recs []CreatedRecord, now time.Time, run int64) error {
+	at := TimeText(now)
+	for part := range slices.Chunk(recs, createdRows) {
+		args := make([]any, 0, 8*len(part))
+		for _, c := range part {
+			enc := EncodeValues(c.Fields)
+			args = append(args, connector, c.RemoteID, c.EntityID, enc, enc, c.Hash, at, run)
+		}
+		q := `INSERT INTO records (connector, remote_id, entity_id, fields, synced, hash, pulled_at, seen_run, dirty)
+		VALUES ` + rowList(len(part), `(?, ?, ?, ?, ?, ?, ?, ?, 0)`) + `
 		ON CONFLICT (connector, remote_id) DO UPDATE SET entity_id = excluded.entity_id, fields = excluded.fields,
-			synced = excluded.synced, hash = excluded.hash, deleted_at = NULL, dirty = 0, raw_hash = NULL`,
-		connector, remoteID, entityID, enc, enc, hash, TimeText(now), run)
-	return err
+			synced = excluded.synced, hash = excluded.hash, deleted_at = NULL, dirty = 0, raw_hash = NULL`
+		if _, err := w.exec(q, args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // MarkRecordDeleted records that the engine deleted a remote record.

@@ -67,54 +67,68 @@ func (r *run) drain(ctx context.Context, cn *conn) (err error) {
 			r.e.emit(ProgressEvent{Connector: cn.name, Phase: "push", Records: sent, Total: total, Done: true})
 		}
 	}()
-	for {
-		if ctx.Err() != nil {
-			return nil
-		}
-		var batch []state.OutboxItem
-		err = r.update(func(w *state.WriteTx) error {
-			items, err := w.OpenOutbox(cn.name, after, drainBatch)
-			if err != nil {
-				return err
-			}
-			if len(items) == 0 {
-				after = -1
-				return nil
-			}
-			from := after
-			creates := false
-			for _, it := range items {
-				after = it.ID
-				if !r.sendable(cn, it, pulled) {
-					continue
-				}
-				creates = creates || it.Op == state.OpCreate
-				batch = append(batch, it)
-			}
-			if !creates {
-				return nil
-			}
-			// Marked before sending: after a crash, such a create is only
-			// sent again once a pull has shown the CRM did not make it.
-			return w.MarkCreatesAttempted(cn.name, from, after, r.e.now())
-		})
+	// next reads the batch after the last item read and marks its creates
+	// attempted before they are sent: after a crash, such a create is
+	// only sent again once a pull has shown the CRM did not make it. It
+	// runs in the transaction that commits the batch before, so a batch
+	// costs one transaction.
+	var batch []state.OutboxItem
+	end := false
+	next := func(w *state.WriteTx) error {
+		batch = nil
+		items, err := w.OpenOutbox(cn.name, after, drainBatch)
 		if err != nil {
 			return err
 		}
-		if after == -1 {
+		if len(items) == 0 {
+			end = true
 			return nil
 		}
+		from := after
+		creates := false
+		for _, it := range items {
+			after = it.ID
+			if !r.sendable(cn, it, pulled) {
+				continue
+			}
+			creates = creates || it.Op == state.OpCreate
+			batch = append(batch, it)
+		}
+		if !creates {
+			return nil
+		}
+		return w.MarkCreatesAttempted(cn.name, from, after, r.e.now())
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err := r.update(next); err != nil {
+		return err
+	}
+	for !end {
 		results, stop := r.sendBatch(ctx, cn, batch, &tempRow)
 		r.flush(ctx, cn, results)
-		if err := r.update(func(w *state.WriteTx) error { return r.apply(w, cn, results) }); err != nil {
+		end = stop || ctx.Err() != nil
+		// The outcomes commit even when reading the next batch fails
+		// (a failed statement changes nothing).
+		var nextErr error
+		err := r.update(func(w *state.WriteTx) error {
+			if err := r.apply(w, cn, results); err != nil || end {
+				return err
+			}
+			nextErr = next(w)
+			return nil
+		})
+		if err == nil {
+			err = nextErr
+		}
+		if err != nil {
 			return err
 		}
-		sent += len(batch)
+		sent += len(results)
 		r.e.emit(ProgressEvent{Connector: cn.name, Phase: "push", Records: sent, Total: total})
-		if stop {
-			return nil
-		}
 	}
+	return nil
 }
 
 // sendBatch sends a batch with up to cn.inFlight writes in flight (the
@@ -299,9 +313,13 @@ func surelyNotCreated(err error) bool {
 		errors.Is(err, connectors.ErrUnsupported)
 }
 
-// apply commits the outcomes of a batch.
+// apply commits the outcomes of a batch. The records it created and the
+// items done are written in bulk at the end: no two items of a batch
+// concern one record.
 func (r *run) apply(w *state.WriteTx, cn *conn, results []result) error {
 	now := r.e.now()
+	var created []state.CreatedRecord
+	var done []int64
 	for _, res := range results {
 		it := res.it
 		if !res.sent {
@@ -337,9 +355,7 @@ func (r *run) apply(w *state.WriteTx, cn *conn, results []result) error {
 		}
 		switch it.Op {
 		case state.OpCreate:
-			if err := w.InsertCreated(cn.name, res.remoteID, it.EntityID, it.Canonical, cn.mapper.Hash(it.Canonical), now, r.id); err != nil {
-				return err
-			}
+			created = append(created, state.CreatedRecord{RemoteID: res.remoteID, EntityID: it.EntityID, Fields: it.Canonical, Hash: cn.mapper.Hash(it.Canonical)})
 			r.count(cn.name, func(c *ConnectorReport) { c.Created++ })
 		case state.OpUpdate:
 			if err := w.SetPushed(cn.name, it.RemoteID, it.Canonical, cn.mapper.Hash(it.Canonical)); err != nil {
@@ -352,9 +368,10 @@ func (r *run) apply(w *state.WriteTx, cn *conn, results []result) error {
 			}
 			r.count(cn.name, func(c *ConnectorReport) { c.Deleted++ })
 		}
-		if err := w.DeleteOutbox(it.ID); err != nil {
-			return err
-		}
+		done = append(done, it.ID)
 	}
-	return nil
+	if err := w.InsertCreated(cn.name, created, now, r.id); err != nil {
+		return err
+	}
+	return w.DeleteOutboxItems(done)
 }
