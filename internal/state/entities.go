@@ -126,12 +126,21 @@ const matchKeys = 250
 // (bytes as they are, as they were stored).
 func matchIdentitiesQuery(n int) string {
 	return `WITH j(kind, value) AS (VALUES ` + rowList(n, `(?, ?)`) +
-		`) SELECT DISTINCT k.kind, k.value, k.entity_id FROM j CROSS JOIN identity_keys AS k ON k.kind = j.kind AND k.value = j.value`
+		`) SELECT k.kind, k.value, k.entity_id FROM j CROSS JOIN identity_keys AS k ON k.kind = j.kind AND k.value = j.value`
 }
 
 // MatchIdentities returns, for each of keys that any live entity holds,
 // the entities holding it: a query per 250 keys instead of one per key.
+// Keys given twice are looked up once.
 func (w *WriteTx) MatchIdentities(keys []IdentityKey) (map[IdentityKey][]int64, error) {
+	seen := make(map[IdentityKey]bool, len(keys))
+	keys = slices.DeleteFunc(slices.Clone(keys), func(k IdentityKey) bool {
+		if seen[k] {
+			return true
+		}
+		seen[k] = true
+		return false
+	})
 	out := map[IdentityKey][]int64{}
 	for part := range slices.Chunk(keys, matchKeys) {
 		n := len(part)

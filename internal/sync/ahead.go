@@ -31,25 +31,47 @@ func (c *chunkOf[T]) raise() {
 	}
 }
 
-// reader makes the chunk after after through rd.
-type reader[T any] func(rd storeReader, after int64) chunkOf[T]
+// chunked is how a phase reads its chunks: read takes the items after
+// position after through rd (store reads only), prepare works on them
+// (on every core; it reads nothing from the store), last gives an item's
+// position.
+type chunked[T any] struct {
+	read    func(rd storeReader, after int64) ([]T, error)
+	prepare func(items []T)
+	last    func(*T) int64
+}
 
-// guarded runs read, returning a panic in the chunk.
-func (read reader[T]) guarded(rd storeReader, after int64) (c chunkOf[T]) {
+// readChunk reads the chunk after after, returning a panic in the chunk.
+func (p chunked[T]) readChunk(rd storeReader, after int64) (c chunkOf[T]) {
 	defer func() {
 		if v := recover(); v != nil {
 			c = chunkOf[T]{panicked: v}
 		}
 	}()
-	return read(rd, after)
+	items, err := p.read(rd, after)
+	return chunkOf[T]{items: items, err: err}
 }
 
-// inChunks runs a phase a chunk per write transaction: read makes a chunk
-// of the items after the last one's position (last), apply writes it,
-// until a chunk is empty. Outside a dry run the chunks are made on
-// reader connections, each while the writer commits the one before.
+// prepareChunk prepares a chunk read without error, returning a panic in
+// the chunk.
+func (p chunked[T]) prepareChunk(c *chunkOf[T]) {
+	if c.err != nil || c.panicked != nil {
+		return
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			*c = chunkOf[T]{panicked: v}
+		}
+	}()
+	p.prepare(c.items)
+}
+
+// inChunks runs a phase a chunk per write transaction: p reads and
+// prepares a chunk of the items after the last one, apply writes it,
+// until a chunk is empty. Outside a dry run the chunks are read on reader
+// connections and prepared ahead of the writer (see readAhead).
 //
-// A chunk made beside the writer is what the writer would read itself,
+// A chunk read beside the writer is what the writer would read itself,
 // because of what linking and reconciling write: while they run they are
 // the store's only writer (pulls are done, pushes not started, and a Run
 // must not overlap ResolveConflict or another Run), and a chunk's writes
@@ -58,11 +80,11 @@ func (read reader[T]) guarded(rd storeReader, after int64) (c chunkOf[T]) {
 // replace), never a later chunk's. The reads that depend on earlier
 // chunks' writes (matching identity keys, new entity ids) stay in the
 // write transaction.
-func inChunks[T any](ctx context.Context, r *run, phase string, read reader[T], last func(*T) int64, apply func(w *state.WriteTx, items []T) error) error {
+func inChunks[T any](ctx context.Context, r *run, phase string, p chunked[T], apply func(w *state.WriteTx, items []T) error) error {
 	var ahead <-chan chunkOf[T]
 	if !r.dry {
 		stop := make(chan struct{})
-		ahead = readAhead(r, stop, read, last)
+		ahead = readAhead(r, stop, p)
 		defer func() {
 			close(stop)
 			for range ahead {
@@ -86,7 +108,8 @@ func inChunks[T any](ctx context.Context, r *run, phase string, read reader[T], 
 		}
 		err := r.update(func(w *state.WriteTx) error {
 			if ahead == nil {
-				c = read.guarded(w, after)
+				c = p.readChunk(w, after)
+				p.prepareChunk(&c)
 				c.raise()
 				if c.err != nil {
 					return c.err
@@ -101,38 +124,57 @@ func inChunks[T any](ctx context.Context, r *run, phase string, read reader[T], 
 		if n == 0 {
 			return nil
 		}
-		after = last(&c.items[n-1])
+		after = p.last(&c.items[n-1])
 		handled += n
 		r.e.emit(ProgressEvent{Phase: phase, Records: handled, Total: -1})
 	}
 }
 
-// readAhead makes the chunks in order on reader connections, one ahead of
-// the writer, until a chunk is empty or fails or stop is closed; the
-// channel is closed when it ends.
-func readAhead[T any](r *run, stop <-chan struct{}, read reader[T], last func(*T) int64) <-chan chunkOf[T] {
-	out := make(chan chunkOf[T], 1)
+// readAhead reads the chunks in order on reader connections and prepares
+// each while the next is read, ahead of the writer, until a chunk is
+// empty or fails or stop is closed; the channel is closed when it ends.
+// Reading, preparing and writing three chunks at once keeps both cores of
+// a small machine busy when any one of them is the slowest.
+func readAhead[T any](r *run, stop <-chan struct{}, p chunked[T]) <-chan chunkOf[T] {
+	read := make(chan chunkOf[T], 1)
 	go func() {
-		defer close(out)
+		defer close(read)
 		var after int64
 		for {
 			var c chunkOf[T]
 			err := r.e.store.View(r.storeCtx, func(rt *state.ReadTx) error {
-				c = read.guarded(rt, after)
+				c = p.readChunk(rt, after)
 				return nil
 			})
 			if c.err == nil && c.panicked == nil {
 				c.err = err
 			}
 			select {
-			case out <- c:
+			case read <- c:
 			case <-stop:
 				return
 			}
 			if c.err != nil || c.panicked != nil || len(c.items) == 0 {
 				return
 			}
-			after = last(&c.items[len(c.items)-1])
+			after = p.last(&c.items[len(c.items)-1])
+		}
+	}()
+	out := make(chan chunkOf[T], 1)
+	go func() {
+		defer close(out)
+		// Whatever happens, the reader ends before out is closed.
+		defer func() {
+			for range read {
+			}
+		}()
+		for c := range read {
+			p.prepareChunk(&c)
+			select {
+			case out <- c:
+			case <-stop:
+				return
+			}
 		}
 	}()
 	return out

@@ -30,19 +30,19 @@ func (r *run) link(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	return inChunks(ctx, r, "link", r.readLinkChunk, func(d *linkRecord) int64 { return d.Row },
-		func(w *state.WriteTx, recs []linkRecord) error {
-			keys, err := r.startChunk(w, recs)
-			if err != nil {
-				return err
+	p := chunked[linkRecord]{read: readDirtyRecords, prepare: r.addKeys, last: func(d *linkRecord) int64 { return d.Row }}
+	return inChunks(ctx, r, "link", p, func(w *state.WriteTx, recs []linkRecord) error {
+		keys, err := r.startChunk(w, recs)
+		if err != nil {
+			return err
+		}
+		for _, d := range recs {
+			if err := r.linkOne(w, d, keys); err != nil {
+				return fmt.Errorf("link %s/%s: %w", d.Connector, d.RemoteID, err)
 			}
-			for _, d := range recs {
-				if err := r.linkOne(w, d, keys); err != nil {
-					return fmt.Errorf("link %s/%s: %w", d.Connector, d.RemoteID, err)
-				}
-			}
-			return keys.flush(w)
-		})
+		}
+		return keys.flush(w)
+	})
 }
 
 // linkRecord is a dirty record with its identity keys (of an unlinked
@@ -52,22 +52,28 @@ type linkRecord struct {
 	keys []state.IdentityKey
 }
 
-// readLinkChunk reads the chunk of dirty records after after through rd
-// and works out their identity keys.
-func (r *run) readLinkChunk(rd storeReader, after int64) chunkOf[linkRecord] {
+// readDirtyRecords reads the chunk of dirty records after after.
+func readDirtyRecords(rd storeReader, after int64) ([]linkRecord, error) {
 	dirty, err := rd.DirtyRecords(after, chunk)
 	if err != nil {
-		return chunkOf[linkRecord]{err: err}
+		return nil, err
 	}
 	recs := make([]linkRecord, len(dirty))
-	spread(len(dirty), func(i int) {
-		d := dirty[i]
+	for i, d := range dirty {
 		recs[i].DirtyRecord = d
+	}
+	return recs, nil
+}
+
+// addKeys works out the identity keys of the unlinked records of
+// configured connectors, on every core.
+func (r *run) addKeys(recs []linkRecord) {
+	spread(len(recs), func(i int) {
+		d := &recs[i]
 		if d.EntityID == 0 && r.e.byName[d.Connector] != nil {
-			recs[i].keys = r.e.identityKeys(d.Fields)
+			d.keys = r.e.identityKeys(d.Fields)
 		}
 	})()
-	return chunkOf[linkRecord]{items: recs}
 }
 
 // linkChunk is what one chunk of linking sees and makes. Matching reads
@@ -88,6 +94,9 @@ type linkChunk struct {
 	nextID int64
 	// origins memoises the origins JSON of new entities.
 	origins map[state.Origin]string
+	// now is when the chunk links (one time for the chunk, so that the
+	// origins of its new entities are written once per connector).
+	now time.Time
 }
 
 // newEntity gives the record d a new entity, every value from origin,
@@ -151,14 +160,8 @@ func (c *linkChunk) flush(w *state.WriteTx) error {
 // unlinked records, and where new entity ids start.
 func (r *run) startChunk(w *state.WriteTx, recs []linkRecord) (*linkChunk, error) {
 	var want []state.IdentityKey
-	seen := map[state.IdentityKey]bool{}
 	for _, d := range recs {
-		for _, k := range d.keys {
-			if !seen[k] {
-				seen[k] = true
-				want = append(want, k)
-			}
-		}
+		want = append(want, d.keys...)
 	}
 	known, err := w.MatchIdentities(want)
 	if err != nil {
@@ -168,7 +171,7 @@ func (r *run) startChunk(w *state.WriteTx, recs []linkRecord) (*linkChunk, error
 	if err != nil {
 		return nil, err
 	}
-	return &linkChunk{known: known, linked: map[int64]map[string]string{}, nextID: last, origins: map[state.Origin]string{}}, nil
+	return &linkChunk{known: known, linked: map[int64]map[string]string{}, nextID: last, origins: map[state.Origin]string{}, now: r.e.now()}, nil
 }
 
 func (r *run) linkOne(w *state.WriteTx, lr linkRecord, lc *linkChunk) error {
@@ -184,7 +187,6 @@ func (r *run) linkOne(w *state.WriteTx, lr linkRecord, lc *linkChunk) error {
 		}
 		return w.ClearRecordDirty(d.Connector, d.RemoteID)
 	}
-	now := r.e.now()
 	matches, kind := r.e.match(lc.known, lr.keys)
 	switch {
 	case len(matches) > 1:
@@ -225,7 +227,7 @@ func (r *run) linkOne(w *state.WriteTx, lr linkRecord, lc *linkChunk) error {
 		// person and stay unlinked.
 		return w.ClearRecordDirty(cn.name, d.RemoteID)
 	}
-	if err := lc.newEntity(d, state.Origin{Connector: cn.name, At: now.UTC(), Run: r.id, How: "created"}, lr.keys, now); err != nil {
+	if err := lc.newEntity(d, state.Origin{Connector: cn.name, At: lc.now.UTC(), Run: r.id, How: "created"}, lr.keys, lc.now); err != nil {
 		return err
 	}
 	return r.unpark(w, cn.name, d.RemoteID)

@@ -84,7 +84,7 @@ func (panickyReader) EntityOutbox(int64) ([]state.OutboxItem, error) {
 	return nil, errors.New("unused")
 }
 
-// A panic while a chunk is read or prepared, in the goroutine that reads
+// A panic while a chunk is read or prepared, in the goroutines that read
 // ahead, travels with the chunk and is raised again by the goroutine that
 // takes it, where the run's recovery catches it.
 func TestChunkCarriesPanics(t *testing.T) {
@@ -95,11 +95,13 @@ func TestChunkCarriesPanics(t *testing.T) {
 		c.raise()
 		return nil
 	}
-	link := reader[linkRecord](r.readLinkChunk).guarded(panickyReader{}, 0)
-	rec := reader[prepared](r.prepareChunk).guarded(panickyReader{}, 0)
-	for name, c := range map[string]interface{ raise() }{"link": &link, "reconcile": &rec} {
+	link := chunked[linkRecord]{read: readDirtyRecords}.readChunk(panickyReader{}, 0)
+	rec := chunked[prepared]{read: r.readEntities}.readChunk(panickyReader{}, 0)
+	prep := chunkOf[prepared]{items: make([]prepared, 3)}
+	chunked[prepared]{prepare: func([]prepared) { panic("boom") }}.prepareChunk(&prep)
+	for name, c := range map[string]interface{ raise() }{"link read": &link, "reconcile read": &rec, "prepare": &prep} {
 		if v := raised(c); v != "boom" {
-			t.Errorf("%s chunk: raise recovered %v, want boom", name, v)
+			t.Errorf("%s: raise recovered %v, want boom", name, v)
 		}
 	}
 }

@@ -26,27 +26,27 @@ func (r *run) reconcile(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	return inChunks(ctx, r, "reconcile", r.prepareChunk, func(p *prepared) int64 { return p.d.ID },
-		func(w *state.WriteTx, ents []prepared) error {
-			var p plan
-			for i := range ents {
-				if err := r.reconcileOne(w, &ents[i], &p); err != nil {
-					return fmt.Errorf("reconcile contact %d: %w", ents[i].d.ID, err)
-				}
+	p := chunked[prepared]{read: r.readEntities, last: func(p *prepared) int64 { return p.d.ID },
+		prepare: func(ents []prepared) { spread(len(ents), func(i int) { r.prepare(&ents[i]) })() }}
+	return inChunks(ctx, r, "reconcile", p, func(w *state.WriteTx, ents []prepared) error {
+		var p plan
+		for i := range ents {
+			if err := r.reconcileOne(w, &ents[i], &p); err != nil {
+				return fmt.Errorf("reconcile contact %d: %w", ents[i].d.ID, err)
 			}
-			return r.commitPlan(w, &p)
-		})
+		}
+		return r.commitPlan(w, &p)
+	})
 }
 
-// prepareChunk reads the chunk of dirty entities after after through rd
-// and merges them on every core.
-func (r *run) prepareChunk(rd storeReader, after int64) chunkOf[prepared] {
+// readEntities reads the chunk of dirty entities after after through rd,
+// with their open conflicts and outbox items when the store has any.
+func (r *run) readEntities(rd storeReader, after int64) ([]prepared, error) {
 	batch, err := rd.DirtyEntityBatch(after, chunk)
 	if err != nil {
-		return chunkOf[prepared]{err: err}
+		return nil, err
 	}
 	ents := make([]prepared, len(batch))
-	opens := make([]map[string]state.Conflict, len(batch))
 	for i := range batch {
 		e := &ents[i]
 		e.d = batch[i]
@@ -54,18 +54,17 @@ func (r *run) prepareChunk(rd storeReader, after int64) chunkOf[prepared] {
 			continue
 		}
 		if r.anyOpenConflict {
-			if opens[i], err = rd.OpenConflicts(e.d.ID); err != nil {
-				return chunkOf[prepared]{err: fmt.Errorf("reconcile contact %d: %w", e.d.ID, err)}
+			if e.open, err = rd.OpenConflicts(e.d.ID); err != nil {
+				return nil, fmt.Errorf("reconcile contact %d: %w", e.d.ID, err)
 			}
 		}
 		if r.anyOutbox {
 			if e.stored, err = rd.EntityOutbox(e.d.ID); err != nil {
-				return chunkOf[prepared]{err: fmt.Errorf("reconcile contact %d: %w", e.d.ID, err)}
+				return nil, fmt.Errorf("reconcile contact %d: %w", e.d.ID, err)
 			}
 		}
 	}
-	spread(len(batch), func(i int) { r.prepare(&ents[i], opens[i]) })()
-	return chunkOf[prepared]{items: ents}
+	return ents, nil
 }
 
 // plan gathers the writes of a chunk of reconciliations that are made in
@@ -135,6 +134,8 @@ type prepared struct {
 	sides []side
 	// present holds the connectors linked to the entity (live or not).
 	present map[string]bool
+	// open holds the entity's open conflicts (when the store has any).
+	open map[string]state.Conflict
 	// stored are the entity's open outbox items (when the store has any);
 	// attempted holds the connectors one of them was sent to.
 	stored    []state.OutboxItem
@@ -147,10 +148,10 @@ type prepared struct {
 	keepDirty bool
 }
 
-// prepare merges p's entity (open holds its open conflicts) and plans its
-// updates and creates, with their CRM fields. It reads only p and the
-// run's settled state, so the entities of a chunk are prepared at once.
-func (r *run) prepare(p *prepared, open map[string]state.Conflict) {
+// prepare merges p's entity and plans its updates and creates, with their
+// CRM fields. It reads only p and the run's settled state, so the
+// entities of a chunk are prepared at once.
+func (r *run) prepare(p *prepared) {
 	e := r.e
 	d := &p.d
 	if d.Deleted {
@@ -167,7 +168,7 @@ func (r *run) prepare(p *prepared, open map[string]state.Conflict) {
 		p.sides = append(p.sides, side{cn: cn, link: l})
 		liveReadable = liveReadable || cn.readable
 	}
-	p.res = e.merge(d.ID, d.Fields, p.sides, open, r.id)
+	p.res = e.merge(d.ID, d.Fields, p.sides, p.open, r.id)
 	res := &p.res
 	p.attempted = map[string]bool{}
 	for _, it := range p.stored {
