@@ -39,6 +39,10 @@ type chunked[T any] struct {
 	read    func(rd storeReader, after int64) ([]T, error)
 	prepare func(items []T)
 	last    func(*T) int64
+	// inline keeps the reads in the write transaction even outside a dry
+	// run: where the writer's work dominates, a chunk ahead is memory
+	// for little gain.
+	inline bool
 }
 
 // readChunk reads the chunk after after, returning a panic in the chunk.
@@ -68,8 +72,9 @@ func (p chunked[T]) prepareChunk(c *chunkOf[T]) {
 
 // inChunks runs a phase a chunk per write transaction: p reads and
 // prepares a chunk of the items after the last one, apply writes it,
-// until a chunk is empty. Outside a dry run the chunks are read on reader
-// connections and prepared ahead of the writer (see readAhead).
+// until a chunk is empty. Outside a dry run (and unless p.inline) the
+// chunks are read on a reader connection and prepared ahead of the writer
+// (see readAhead).
 //
 // A chunk read beside the writer is what the writer would read itself,
 // because of what linking and reconciling write: while they run they are
@@ -82,7 +87,7 @@ func (p chunked[T]) prepareChunk(c *chunkOf[T]) {
 // write transaction.
 func inChunks[T any](ctx context.Context, r *run, phase string, p chunked[T], apply func(w *state.WriteTx, items []T) error) error {
 	var ahead <-chan chunkOf[T]
-	if !r.dry {
+	if !r.dry && !p.inline {
 		stop := make(chan struct{})
 		ahead = readAhead(r, stop, p)
 		defer func() {
@@ -130,15 +135,15 @@ func inChunks[T any](ctx context.Context, r *run, phase string, p chunked[T], ap
 	}
 }
 
-// readAhead reads the chunks in order on reader connections and prepares
-// each while the next is read, ahead of the writer, until a chunk is
-// empty or fails or stop is closed; the channel is closed when it ends.
-// Reading, preparing and writing three chunks at once keeps both cores of
-// a small machine busy when any one of them is the slowest.
+// readAhead reads and prepares the chunks in order on a reader
+// connection, one chunk ahead of the writer, until a chunk is empty or
+// fails or stop is closed; the channel is closed when it ends. One chunk
+// ahead is enough to keep both cores busy (preparing spreads over them)
+// and keeps two chunks in memory at most.
 func readAhead[T any](r *run, stop <-chan struct{}, p chunked[T]) <-chan chunkOf[T] {
-	read := make(chan chunkOf[T], 1)
+	out := make(chan chunkOf[T])
 	go func() {
-		defer close(read)
+		defer close(out)
 		var after int64
 		for {
 			var c chunkOf[T]
@@ -149,8 +154,9 @@ func readAhead[T any](r *run, stop <-chan struct{}, p chunked[T]) <-chan chunkOf
 			if c.err == nil && c.panicked == nil {
 				c.err = err
 			}
+			p.prepareChunk(&c)
 			select {
-			case read <- c:
+			case out <- c:
 			case <-stop:
 				return
 			}
@@ -158,23 +164,6 @@ func readAhead[T any](r *run, stop <-chan struct{}, p chunked[T]) <-chan chunkOf
 				return
 			}
 			after = p.last(&c.items[len(c.items)-1])
-		}
-	}()
-	out := make(chan chunkOf[T], 1)
-	go func() {
-		defer close(out)
-		// Whatever happens, the reader ends before out is closed.
-		defer func() {
-			for range read {
-			}
-		}()
-		for c := range read {
-			p.prepareChunk(&c)
-			select {
-			case out <- c:
-			case <-stop:
-				return
-			}
 		}
 	}()
 	return out

@@ -14,6 +14,12 @@ import (
 // chunk is how many records or entities one transaction handles.
 const chunk = 500
 
+// entityChunk is how many entities a transaction of reconciling handles:
+// fewer than chunk, since a chunk waits, read and merged, while the one
+// before is written, and a merged entity with its planned writes takes
+// several times the memory of a dirty record.
+const entityChunk = 250
+
 // link gives every dirty live record an entity: a linked record marks its
 // entity for reconciling; an unlinked one is matched by identity (email,
 // then phone, then the configured keys) or, from a readable connector,
@@ -30,7 +36,10 @@ func (r *run) link(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	p := chunked[linkRecord]{read: readDirtyRecords, prepare: r.addKeys, last: func(d *linkRecord) int64 { return d.Row }}
+	// Linking is bound by the writer: reading ahead took 10 % off its
+	// time in the engine benchmark but added 3 MB to the peak memory of
+	// a 10,000-contact first sync.
+	p := chunked[linkRecord]{read: readDirtyRecords, prepare: r.addKeys, last: func(d *linkRecord) int64 { return d.Row }, inline: true}
 	return inChunks(ctx, r, "link", p, func(w *state.WriteTx, recs []linkRecord) error {
 		keys, err := r.startChunk(w, recs)
 		if err != nil {

@@ -17,7 +17,7 @@ import (
 // does it: no duplicates, no person missed, nothing left to write.
 func TestChunksReadAheadPlanWhatTheDryRunPlans(t *testing.T) {
 	h := newHarness(t, []string{"a", "b"})
-	const people = 2*chunk + 100
+	const people = 4*entityChunk + 100
 	for i := range people {
 		v := map[string]string{"given_name": fmt.Sprint("P", i), "family_name": "X", "email": fmt.Sprintf("p%d@example.com", i)}
 		h.insert("a", v)
@@ -84,7 +84,7 @@ func (panickyReader) EntityOutbox(int64) ([]state.OutboxItem, error) {
 	return nil, errors.New("unused")
 }
 
-// A panic while a chunk is read or prepared, in the goroutines that read
+// A panic while a chunk is read or prepared, in the goroutine that reads
 // ahead, travels with the chunk and is raised again by the goroutine that
 // takes it, where the run's recovery catches it.
 func TestChunkCarriesPanics(t *testing.T) {

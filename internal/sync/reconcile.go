@@ -42,7 +42,7 @@ func (r *run) reconcile(ctx context.Context) error {
 // readEntities reads the chunk of dirty entities after after through rd,
 // with their open conflicts and outbox items when the store has any.
 func (r *run) readEntities(rd storeReader, after int64) ([]prepared, error) {
-	batch, err := rd.DirtyEntityBatch(after, chunk)
+	batch, err := rd.DirtyEntityBatch(after, entityChunk)
 	if err != nil {
 		return nil, err
 	}
@@ -170,6 +170,17 @@ func (r *run) prepare(p *prepared) {
 	}
 	p.res = e.merge(d.ID, d.Fields, p.sides, p.open, r.id)
 	res := &p.res
+	// What the writer does not need is let go here: chunks wait in line
+	// for the writer, and the links' values are most of their memory
+	// (only a dry run prints them).
+	defer func() {
+		if !r.dry {
+			for i := range p.sides {
+				p.sides[i].link.Fields, p.sides[i].link.Synced = nil, nil
+			}
+			d.Links, p.open = nil, nil
+		}
+	}()
 	p.attempted = map[string]bool{}
 	for _, it := range p.stored {
 		if it.State == state.OutboxAttempted {
