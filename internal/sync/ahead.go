@@ -36,7 +36,9 @@ func (c *chunkOf[T]) raise() {
 // (on every core; it reads nothing from the store), last gives an item's
 // position.
 type chunked[T any] struct {
-	read    func(rd storeReader, after int64) ([]T, error)
+	read func(rd storeReader, after int64) ([]T, error)
+	// size is how many items read returns at most.
+	size    int
 	prepare func(items []T)
 	last    func(*T) int64
 	// inline keeps the reads in the write transaction even outside a dry
@@ -72,9 +74,11 @@ func (p chunked[T]) prepareChunk(c *chunkOf[T]) {
 
 // inChunks runs a phase a chunk per write transaction: p reads and
 // prepares a chunk of the items after the last one, apply writes it,
-// until a chunk is empty. Outside a dry run (and unless p.inline) the
+// until a chunk is empty. Outside a dry run (and unless p.inline), once
+// the first chunk, read in the write transaction, is full, the next
 // chunks are read on a reader connection and prepared ahead of the writer
-// (see readAhead).
+// (see readAhead). A phase of one chunk (a quiet run's) reads all through
+// the writer, whose page cache then serves its writes too.
 //
 // A chunk read beside the writer is what the writer would read itself,
 // because of what linking and reconciling write: while they run they are
@@ -87,15 +91,14 @@ func (p chunked[T]) prepareChunk(c *chunkOf[T]) {
 // write transaction.
 func inChunks[T any](ctx context.Context, r *run, phase string, p chunked[T], apply func(w *state.WriteTx, items []T) error) error {
 	var ahead <-chan chunkOf[T]
-	if !r.dry && !p.inline {
-		stop := make(chan struct{})
-		ahead = readAhead(r, stop, p)
-		defer func() {
-			close(stop)
+	stop := make(chan struct{})
+	defer func() {
+		close(stop)
+		if ahead != nil {
 			for range ahead {
 			}
-		}()
-	}
+		}
+	}()
 	var after int64
 	handled := 0
 	for {
@@ -119,6 +122,9 @@ func inChunks[T any](ctx context.Context, r *run, phase string, p chunked[T], ap
 				if c.err != nil {
 					return c.err
 				}
+				if n := len(c.items); n == p.size && !r.dry && !p.inline {
+					ahead = readAhead(r, stop, p, p.last(&c.items[n-1]))
+				}
 			}
 			return apply(w, c.items)
 		})
@@ -135,16 +141,15 @@ func inChunks[T any](ctx context.Context, r *run, phase string, p chunked[T], ap
 	}
 }
 
-// readAhead reads and prepares the chunks in order on a reader
-// connection, one chunk ahead of the writer, until a chunk is empty or
+// readAhead reads and prepares the chunks after after in order on a
+// reader connection, one chunk ahead of the writer, until a chunk is empty or
 // fails or stop is closed; the channel is closed when it ends. One chunk
 // ahead is enough to keep both cores busy (preparing spreads over them)
 // and keeps two chunks in memory at most.
-func readAhead[T any](r *run, stop <-chan struct{}, p chunked[T]) <-chan chunkOf[T] {
+func readAhead[T any](r *run, stop <-chan struct{}, p chunked[T], after int64) <-chan chunkOf[T] {
 	out := make(chan chunkOf[T])
 	go func() {
 		defer close(out)
-		var after int64
 		for {
 			var c chunkOf[T]
 			err := r.e.store.View(r.storeCtx, func(rt *state.ReadTx) error {

@@ -106,13 +106,14 @@ func TestChunkCarriesPanics(t *testing.T) {
 	}
 }
 
-// A panic in the goroutine that reads ahead fails the run with an error
+// A panic while a chunk is prepared fails the run with an error
 // (journalled), instead of crashing the process; the next run converges.
-func TestPanicReadingAheadFailsTheRun(t *testing.T) {
+// (TestChunkCarriesPanics covers the goroutine that reads ahead.)
+func TestPanicPreparingFailsTheRun(t *testing.T) {
 	h := newHarness(t, []string{"a", "b"})
 	h.insert("a", ann())
 	// A mapping bug panics where a create payload is written, which
-	// reconciliation does while reading ahead.
+	// reconciliation does while preparing a chunk.
 	h.eng.byName["b"].mapper = nil
 	rep, err := h.eng.Run(context.Background(), RunOptions{})
 	if err == nil || !errors.Is(err, errPanic) || rep == nil {

@@ -26,7 +26,7 @@ func (r *run) reconcile(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	p := chunked[prepared]{read: r.readEntities, last: func(p *prepared) int64 { return p.d.ID },
+	p := chunked[prepared]{read: r.readEntities, size: entityChunk, last: func(p *prepared) int64 { return p.d.ID },
 		prepare: func(ents []prepared) { spread(len(ents), func(i int) { r.prepare(&ents[i]) })() }}
 	return inChunks(ctx, r, "reconcile", p, func(w *state.WriteTx, ents []prepared) error {
 		var p plan
