@@ -36,9 +36,9 @@ func (r *run) link(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	// Linking is bound by the writer: reading ahead took 10 % off its
-	// time in the engine benchmark but added 3 MB to the peak memory of
-	// a 10,000-contact first sync.
+	// Linking is bound by the writer: reading ahead took about 10 % off
+	// its time in the engine benchmark but added 3 MB to the peak memory
+	// of a 10,000-contact first sync.
 	p := chunked[linkRecord]{read: readDirtyRecords, size: chunk, prepare: r.addKeys, last: func(d *linkRecord) int64 { return d.Row }, inline: true}
 	return inChunks(ctx, r, "link", p, func(w *state.WriteTx, recs []linkRecord) error {
 		keys, err := r.startChunk(w, recs)
