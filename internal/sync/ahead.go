@@ -31,13 +31,12 @@ func (c *chunkOf[T]) raise() {
 	}
 }
 
-// chunked is how a phase reads its chunks: read takes the items after
-// position after through rd (store reads only), prepare works on them
-// (on every core; it reads nothing from the store), last gives an item's
-// position.
+// chunked is how a phase reads its chunks: read takes up to size items
+// after position after through rd (store reads only), prepare works on
+// them (on every core; it reads nothing from the store), last gives an
+// item's position.
 type chunked[T any] struct {
-	read func(rd storeReader, after int64) ([]T, error)
-	// size is how many items read returns at most.
+	read    func(rd storeReader, after int64, size int) ([]T, error)
 	size    int
 	prepare func(items []T)
 	last    func(*T) int64
@@ -54,7 +53,7 @@ func (p chunked[T]) readChunk(rd storeReader, after int64) (c chunkOf[T]) {
 			c = chunkOf[T]{panicked: v}
 		}
 	}()
-	items, err := p.read(rd, after)
+	items, err := p.read(rd, after, p.size)
 	return chunkOf[T]{items: items, err: err}
 }
 

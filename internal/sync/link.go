@@ -61,9 +61,9 @@ type linkRecord struct {
 	keys []state.IdentityKey
 }
 
-// readDirtyRecords reads the chunk of dirty records after after.
-func readDirtyRecords(rd storeReader, after int64) ([]linkRecord, error) {
-	dirty, err := rd.DirtyRecords(after, chunk)
+// readDirtyRecords reads up to size dirty records after after.
+func readDirtyRecords(rd storeReader, after int64, size int) ([]linkRecord, error) {
+	dirty, err := rd.DirtyRecords(after, size)
 	if err != nil {
 		return nil, err
 	}

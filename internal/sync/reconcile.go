@@ -39,10 +39,10 @@ func (r *run) reconcile(ctx context.Context) error {
 	})
 }
 
-// readEntities reads the chunk of dirty entities after after through rd,
+// readEntities reads up to size dirty entities after after through rd,
 // with their open conflicts and outbox items when the store has any.
-func (r *run) readEntities(rd storeReader, after int64) ([]prepared, error) {
-	batch, err := rd.DirtyEntityBatch(after, entityChunk)
+func (r *run) readEntities(rd storeReader, after int64, size int) ([]prepared, error) {
+	batch, err := rd.DirtyEntityBatch(after, size)
 	if err != nil {
 		return nil, err
 	}
@@ -181,9 +181,11 @@ func (r *run) prepare(p *prepared) {
 			d.Links, p.open = nil, nil
 		}
 	}()
-	p.attempted = map[string]bool{}
 	for _, it := range p.stored {
 		if it.State == state.OutboxAttempted {
+			if p.attempted == nil {
+				p.attempted = map[string]bool{}
+			}
 			p.attempted[it.Connector] = true
 		}
 	}
