@@ -50,21 +50,34 @@ func (w *WriteTx) AddOutbox(it OutboxItem, now time.Time) (int64, error) {
 // outboxRows is how many items one INSERT of AddOutboxBatch carries.
 const outboxRows = 50
 
-// AddOutboxBatch plans writes, several rows per statement.
+// AddOutboxBatch plans writes, several rows per statement. An item with
+// an ID takes that id (see MaxOutboxID); one without is given the next
+// free one.
 func (w *WriteTx) AddOutboxBatch(items []OutboxItem, now time.Time) error {
 	at := TimeText(now)
 	for part := range slices.Chunk(items, outboxRows) {
 		n := len(part)
-		args := make([]any, 0, 9*n)
+		args := make([]any, 0, 10*n)
 		for _, it := range part {
-			args = append(args, it.EntityID, it.Connector, it.Op, nullString(it.RemoteID), EncodeValues(it.Fields), EncodeValues(it.Canonical), it.RunID, at, at)
+			args = append(args, sql.NullInt64{Int64: it.ID, Valid: it.ID != 0}, it.EntityID, it.Connector, it.Op, nullString(it.RemoteID), EncodeValues(it.Fields), EncodeValues(it.Canonical), it.RunID, at, at)
 		}
-		q := `INSERT INTO outbox (entity_id, connector, op, remote_id, fields, canonical, state, run_id, created_at, updated_at) VALUES ` + rowList(n, `(?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)`)
+		q := `INSERT INTO outbox (id, entity_id, connector, op, remote_id, fields, canonical, state, run_id, created_at, updated_at) VALUES ` + rowList(n, `(?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)`)
 		if _, err := w.exec(q, args...); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// MaxOutboxID returns the largest outbox id in use (0 for none). SQLite
+// gives a new row the id after the largest one left, which is an id used
+// before once the last items are done and deleted: a writer that hands
+// out ids above MaxOutboxID itself keeps them rising while a drain
+// deletes the items it sent.
+func (w *WriteTx) MaxOutboxID() (int64, error) {
+	var id int64
+	err := w.queryRow(`SELECT coalesce(max(id), 0) FROM outbox`).Scan(&id)
+	return id, err
 }
 
 // EntityOutbox returns an entity's open (not done) items.

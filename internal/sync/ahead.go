@@ -44,6 +44,9 @@ type chunked[T any] struct {
 	// run: where the writer's work dominates, a chunk ahead is memory
 	// for little gain.
 	inline bool
+	// committed, when set, is called with each chunk once its write
+	// transaction has committed.
+	committed func(items []T)
 }
 
 // readChunk reads the chunk after after, returning a panic in the chunk.
@@ -80,14 +83,15 @@ func (p chunked[T]) prepareChunk(c *chunkOf[T]) {
 // the writer, whose page cache then serves its writes too.
 //
 // A chunk read beside the writer is what the writer would read itself,
-// because of what linking and reconciling write: while they run they are
-// the store's only writer (pulls are done, pushes not started, and a Run
-// must not overlap ResolveConflict or another Run), and a chunk's writes
-// touch only its own records or entities and what hangs off them (keys,
-// links, conflicts, outbox items, parked records, tombstones they
-// replace), never a later chunk's. The reads that depend on earlier
-// chunks' writes (matching identity keys, new entity ids) stay in the
-// write transaction.
+// because of what is written meanwhile: a chunk's writes touch only its
+// own records or entities and what hangs off them (keys, links,
+// conflicts, outbox items, parked records, tombstones they replace),
+// never a later chunk's; a Run must not overlap ResolveConflict or
+// another Run; and the only other writers during reconciliation are the
+// drains started beside it, which write the records and outbox items of
+// entities already reconciled (see drain). Linking reads in the write
+// transaction (p.inline): the pulls and the reads that depend on earlier
+// chunks' writes (matching identity keys, new entity ids) need it.
 func inChunks[T any](ctx context.Context, r *run, phase string, p chunked[T], apply func(w *state.WriteTx, items []T) error) error {
 	var ahead <-chan chunkOf[T]
 	stop := make(chan struct{})
@@ -133,6 +137,9 @@ func inChunks[T any](ctx context.Context, r *run, phase string, p chunked[T], ap
 		n := len(c.items)
 		if n == 0 {
 			return nil
+		}
+		if p.committed != nil {
+			p.committed(c.items)
 		}
 		after = p.last(&c.items[n-1])
 		handled += n

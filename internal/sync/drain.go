@@ -35,7 +35,16 @@ type result struct {
 // with the link update it implies, a batch per transaction. Failures stay
 // with the item (failed, with the CRM's message) and are retried on later
 // runs; an authentication failure stops the connector.
-func (r *run) drain(ctx context.Context, cn *conn) (err error) {
+//
+// The drain may start while reconciliation still plans items (see
+// startPushes): f then counts the items reconciliation has committed for
+// this connector, and the drain reads a batch only once a whole batch is
+// there or reconciliation is over. That is sound only when every open
+// item is this run's (the outbox held none before): reconciliation
+// walks each entity once and never replans what it planned in the same
+// run, so the batches read here are those the drain would read after
+// reconciliation.
+func (r *run) drain(ctx context.Context, cn *conn, f *feed) (err error) {
 	if r.isStopped(cn.name) {
 		return nil
 	}
@@ -52,21 +61,47 @@ func (r *run) drain(ctx context.Context, cn *conn) (err error) {
 	}()
 	var after int64
 	tempRow, sent := 0, 0
-	// What the drain will send, for a progress display's ETA.
+	// What the drain will send, for a progress display's ETA: counted
+	// once reconciliation is over, since the display takes the phases in
+	// turn (until then the drain reports nothing).
 	total := -1
-	if r.e.progress != nil && cn.writable {
-		if err := r.update(func(w *state.WriteTx) (err error) {
-			total, err = w.CountSendable(cn.name, cn.del != nil, pulled)
-			return err
-		}); err != nil {
-			return err
+	counted := false
+	progress := func(done bool) error {
+		if _, over := f.state(); r.e.progress == nil || !over {
+			return nil
 		}
+		if !counted && cn.writable {
+			counted = true
+			if err := r.update(func(w *state.WriteTx) (err error) {
+				total, err = w.CountSendable(cn.name, cn.del != nil, pulled)
+				total += sent
+				return err
+			}); err != nil {
+				return err
+			}
+		}
+		r.e.emit(ProgressEvent{Connector: cn.name, Phase: "push", Records: sent, Total: total, Done: done})
+		return nil
 	}
 	defer func() {
 		if sent > 0 {
-			r.e.emit(ProgressEvent{Connector: cn.name, Phase: "push", Records: sent, Total: total, Done: true})
+			_ = progress(true)
 		}
 	}()
+	// read counts the items read; ready says whether a whole batch more
+	// is planned (or reconciliation is over), waiting for it when asked
+	// to.
+	read := 0
+	ready := func(wait bool) bool {
+		var total int
+		var over bool
+		if wait {
+			total, over = f.wait(read, drainBatch)
+		} else {
+			total, over = f.state()
+		}
+		return over || total-read >= drainBatch
+	}
 	// next reads the batch after the last item read and marks its creates
 	// attempted before they are sent: after a crash, such a create is
 	// only sent again once a pull has shown the CRM did not make it. It
@@ -80,6 +115,7 @@ func (r *run) drain(ctx context.Context, cn *conn) (err error) {
 		if err != nil {
 			return err
 		}
+		read += len(items)
 		if len(items) == 0 {
 			end = true
 			return nil
@@ -102,6 +138,7 @@ func (r *run) drain(ctx context.Context, cn *conn) (err error) {
 	if ctx.Err() != nil {
 		return nil
 	}
+	ready(true)
 	if err := r.update(next); err != nil {
 		return err
 	}
@@ -110,10 +147,12 @@ func (r *run) drain(ctx context.Context, cn *conn) (err error) {
 		r.flush(ctx, cn, results)
 		end = stop || ctx.Err() != nil
 		// The outcomes commit even when reading the next batch fails
-		// (a failed statement changes nothing).
+		// (a failed statement changes nothing). The next batch is read
+		// in the same transaction when it is planned already.
+		now := !end && ready(false)
 		var nextErr error
 		err := r.update(func(w *state.WriteTx) error {
-			if err := r.apply(w, cn, results); err != nil || end {
+			if err := r.apply(w, cn, results); err != nil || !now {
 				return err
 			}
 			nextErr = next(w)
@@ -122,11 +161,17 @@ func (r *run) drain(ctx context.Context, cn *conn) (err error) {
 		if err == nil {
 			err = nextErr
 		}
+		if err == nil && !end && !now {
+			ready(true)
+			err = r.update(next)
+		}
 		if err != nil {
 			return err
 		}
 		sent += len(results)
-		r.e.emit(ProgressEvent{Connector: cn.name, Phase: "push", Records: sent, Total: total})
+		if err := progress(false); err != nil {
+			return err
+		}
 	}
 	return nil
 }

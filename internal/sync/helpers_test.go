@@ -70,6 +70,8 @@ type harness struct {
 	logger *slog.Logger
 	// pacers, when set, go to the engine for the journal's call counts.
 	pacers map[string]*connectors.Pacer
+	// progress, when set, receives the engine's progress events.
+	progress func(ProgressEvent)
 }
 
 type harnessOpt func(h *harness)
@@ -126,7 +128,7 @@ func (h *harness) build() {
 	h.t.Helper()
 	conns := map[string]connectors.Connector{}
 	maps.Copy(conns, h.wrap)
-	e, err := New(Options{Config: h.cfg, Store: h.store, Connectors: conns, Pacers: h.pacers, Logger: h.logger, Now: h.clock.Now})
+	e, err := New(Options{Config: h.cfg, Store: h.store, Connectors: conns, Pacers: h.pacers, Logger: h.logger, Now: h.clock.Now, Progress: h.progress})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -25,7 +25,20 @@ const entityChunk = 250
 // then phone, then the configured keys) or, from a readable connector,
 // becomes a new entity. Ambiguous matches are parked, never merged.
 func (r *run) link(ctx context.Context) error {
-	if err := r.update(func(w *state.WriteTx) error {
+	if err := r.countPending(); err != nil {
+		return err
+	}
+	// Linking is bound by the writer: reading ahead took about 10 % off
+	// its time in the engine benchmark but added 3 MB to the peak memory
+	// of a 10,000-contact first sync.
+	p := chunked[linkRecord]{read: readDirtyRecords, size: chunk, prepare: r.addKeys, last: func(d *linkRecord) int64 { return d.Row }, inline: true}
+	return inChunks(ctx, r, "link", p, r.linkChunk)
+}
+
+// countPending notes whether the store holds parked records or open
+// outbox items, which linking then has to look at for each record.
+func (r *run) countPending() error {
+	return r.update(func(w *state.WriteTx) error {
 		n, err := w.CountParked()
 		r.anyParked = n > 0
 		if err == nil {
@@ -33,25 +46,64 @@ func (r *run) link(ctx context.Context) error {
 			r.anyOutbox = n > 0
 		}
 		return err
-	}); err != nil {
+	})
+}
+
+// linkChunk links a chunk of dirty records (read and given their keys
+// by readDirtyRecords and addKeys) in the write transaction w.
+func (r *run) linkChunk(w *state.WriteTx, recs []linkRecord) error {
+	keys, err := r.startChunk(w, recs)
+	if err != nil {
 		return err
 	}
-	// Linking is bound by the writer: reading ahead took about 10 % off
-	// its time in the engine benchmark but added 3 MB to the peak memory
-	// of a 10,000-contact first sync.
-	p := chunked[linkRecord]{read: readDirtyRecords, size: chunk, prepare: r.addKeys, last: func(d *linkRecord) int64 { return d.Row }, inline: true}
-	return inChunks(ctx, r, "link", p, func(w *state.WriteTx, recs []linkRecord) error {
-		keys, err := r.startChunk(w, recs)
+	for _, d := range recs {
+		if err := r.linkOne(w, d, keys); err != nil {
+			return fmt.Errorf("link %s/%s: %w", d.Connector, d.RemoteID, err)
+		}
+	}
+	return keys.flush(w)
+}
+
+// linkBeside links, while the pulls run, the records they store, a chunk
+// whenever a chunk's worth has been stored: linking takes the writer
+// between the pulls' pages, while their next pages are fetched and
+// mapped on the other cores. It returns when the pulls are over (the
+// link phase then links what is left, from the first dirty record:
+// records stored again after this linker passed them are dirty behind
+// its position) or ctx is done. It reads the chunks in the write
+// transaction, as the link phase does: each chunk sees the entities and
+// keys of the chunks before it.
+func (r *run) linkBeside(ctx context.Context, feed *feed) error {
+	var after int64
+	seen := 0
+	for {
+		total, done := feed.wait(seen, chunk)
+		if done || ctx.Err() != nil {
+			return nil
+		}
+		n := (total - seen) / chunk * chunk
+		seen += n
+		// What is pending is linked in one transaction, a chunk at a
+		// time: the pulls store a page per transaction, and a chunk per
+		// turn of the writer would leave the linker behind.
+		err := r.update(func(w *state.WriteTx) error {
+			for ; n > 0; n -= chunk {
+				recs, err := readDirtyRecords(w, after, chunk)
+				if err != nil || len(recs) == 0 {
+					return err
+				}
+				r.addKeys(recs)
+				after = recs[len(recs)-1].Row
+				if err := r.linkChunk(w, recs); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		for _, d := range recs {
-			if err := r.linkOne(w, d, keys); err != nil {
-				return fmt.Errorf("link %s/%s: %w", d.Connector, d.RemoteID, err)
-			}
-		}
-		return keys.flush(w)
-	})
+	}
 }
 
 // linkRecord is a dirty record with its identity keys (of an unlinked

@@ -97,10 +97,14 @@ func (r *run) pullFrom(ctx context.Context, cn *conn, cursor string, last bool) 
 			if storeErr != nil {
 				continue
 			}
-			if err := r.handlePage(cn, page, fresh, complete); err != nil {
+			stored, err := r.handlePage(cn, page, fresh, complete)
+			if err != nil {
 				storeErr = err
 				cancel()
 				continue
+			}
+			if r.feed != nil {
+				r.feed.add(stored)
 			}
 			pages++
 			records += len(page.Records)
@@ -163,7 +167,7 @@ func (r *run) pullFrom(ctx context.Context, cn *conn, cursor string, last bool) 
 // transaction, so they overlap with the other connectors' stores; the
 // read and the store may be two transactions because during a pull only
 // this pull writes this connector's records.
-func (r *run) handlePage(cn *conn, page connectors.Page, fresh, complete bool) error {
+func (r *run) handlePage(cn *conn, page connectors.Page, fresh, complete bool) (changed int, err error) {
 	var stored map[string]state.StoredHash
 	if !fresh {
 		ids := make([]string, 0, len(page.Records))
@@ -173,11 +177,15 @@ func (r *run) handlePage(cn *conn, page connectors.Page, fresh, complete bool) e
 			}
 		}
 		if err := r.update(func(w *state.WriteTx) (err error) { stored, err = w.RecordHashes(cn.name, ids); return err }); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	mapped := r.mapPage(cn, page, stored)
-	return r.update(func(w *state.WriteTx) error { return r.storePage(w, cn, page, mapped, stored, complete) })
+	err = r.update(func(w *state.WriteTx) (err error) {
+		changed, err = r.storePage(w, cn, page, mapped, stored, complete)
+		return err
+	})
+	return changed, err
 }
 
 // mappedRecord is a pulled record's canonical values, their encoding
@@ -217,7 +225,7 @@ func (r *run) mapPage(cn *conn, page connectors.Page, stored map[string]state.St
 // storePage stores one page (mapped by mapPage, with what the store held
 // of its records in stored; nil for a connector's first pull): new or
 // changed snapshots are marked dirty, unchanged ones only noted as seen.
-func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped []mappedRecord, stored map[string]state.StoredHash, complete bool) error {
+func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped []mappedRecord, stored map[string]state.StoredHash, complete bool) (int, error) {
 	now := r.e.now()
 	var pulled, changed int
 	var touched []string
@@ -229,7 +237,7 @@ func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped
 		pulled++
 		if rec.Deleted {
 			if _, err := w.TombstoneRecord(cn.name, rec.ID, now); err != nil {
-				return err
+				return 0, err
 			}
 			continue
 		}
@@ -246,23 +254,23 @@ func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped
 		}
 		changed++
 		if err := w.PutPulledRecord(state.PulledRecord{Connector: cn.name, RemoteID: rec.ID, Fields: m.fields, Encoded: m.encoded, Hash: m.hash, Modified: rec.Modified, Pulled: now, Run: r.id, Raw: m.raw, New: !found}); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	if err := w.SetRawHashes(cn.name, raws); err != nil {
-		return err
+		return 0, err
 	}
 	if err := w.TouchRecords(cn.name, touched, r.id); err != nil {
-		return err
+		return 0, err
 	}
 	if page.Cursor != "" || page.Done {
 		if err := w.SetCursor(cn.name, page.Cursor, page.Done, now); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	if page.Done && complete {
 		if _, err := w.TombstoneUnseen(cn.name, r.id, now); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	r.count(cn.name, func(c *ConnectorReport) {
@@ -270,7 +278,7 @@ func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped
 		c.Changed += changed
 		c.Unchanged += pulled - changed
 	})
-	return nil
+	return changed, nil
 }
 
 // canonical maps a CRM record to the canonical values this connector

@@ -15,19 +15,9 @@ import (
 // reconcile merges every dirty entity and plans its writes into the
 // outbox, a chunk of entities per transaction (see inChunks).
 func (r *run) reconcile(ctx context.Context) error {
-	if err := r.update(func(w *state.WriteTx) error {
-		n, err := w.CountOpenConflicts()
-		r.anyOpenConflict = n > 0
-		if err == nil {
-			n, err = w.CountOpenOutbox()
-			r.anyOutbox = n > 0
-		}
-		return err
-	}); err != nil {
-		return err
-	}
 	p := chunked[prepared]{read: r.readEntities, size: entityChunk, last: func(p *prepared) int64 { return p.d.ID },
-		prepare: func(ents []prepared) { spread(len(ents), func(i int) { r.prepare(&ents[i]) })() }}
+		prepare:   func(ents []prepared) { spread(len(ents), func(i int) { r.prepare(&ents[i]) })() },
+		committed: r.planned}
 	return inChunks(ctx, r, "reconcile", p, func(w *state.WriteTx, ents []prepared) error {
 		var p plan
 		for i := range ents {
@@ -37,6 +27,42 @@ func (r *run) reconcile(ctx context.Context) error {
 		}
 		return r.commitPlan(w, &p)
 	})
+}
+
+// countOpen notes whether the store holds open conflicts or outbox
+// items, which reconciling then reads for each entity.
+func (r *run) countOpen() error {
+	return r.update(func(w *state.WriteTx) error {
+		n, err := w.CountOpenConflicts()
+		r.anyOpenConflict = n > 0
+		if err == nil {
+			n, err = w.CountOpenOutbox()
+			r.anyOutbox = n > 0
+		}
+		if err == nil {
+			r.outboxID, err = w.MaxOutboxID()
+		}
+		return err
+	})
+}
+
+// planned hands the drains running beside reconciliation the items a
+// committed chunk planned for their connectors.
+func (r *run) planned(ents []prepared) {
+	if r.beside == nil {
+		return
+	}
+	n := map[string]int{}
+	for i := range ents {
+		for _, it := range ents[i].items {
+			n[it.Connector]++
+		}
+	}
+	for name, k := range n {
+		if f := r.beside[name]; f != nil {
+			f.add(k)
+		}
+	}
 }
 
 // readEntities reads up to size dirty entities after after through rd,
@@ -76,8 +102,14 @@ type plan struct {
 	outbox []state.OutboxItem
 }
 
-// commitPlan makes a chunk's bulk writes.
+// commitPlan makes a chunk's bulk writes. The planned items take rising
+// ids: a drain beside reconciliation reads them in id order after the
+// last one it read, and deletes what it sent meanwhile.
 func (r *run) commitPlan(w *state.WriteTx, p *plan) error {
+	for i := range p.outbox {
+		r.outboxID++
+		p.outbox[i].ID = r.outboxID
+	}
 	if err := w.SyncLinks(p.synced, r.e.names); err != nil {
 		return err
 	}

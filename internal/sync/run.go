@@ -41,6 +41,15 @@ type run struct {
 	stopped          map[string]bool
 	deletionsBlocked string
 	interrupted      bool
+	// feed tells the linker beside the pulls what they stored (nil when
+	// none runs).
+	feed *feed
+	// beside tells each drain what reconciliation planned for its
+	// connector; stopPushes cancels the drains.
+	beside     map[string]*feed
+	stopPushes context.CancelFunc
+	// outboxID is the last outbox id reconciliation handed out.
+	outboxID int64
 	// anyParked, anyOpenConflict and anyOutbox spare per-record queries
 	// when the store holds none of these (as in a first sync).
 	anyParked, anyOpenConflict, anyOutbox bool
@@ -189,10 +198,17 @@ func (r *run) steps(ctx context.Context) error {
 	e := r.e
 	phase := time.Now()
 	// Pull: connectors in parallel, their pages serialised by the store's
-	// single writer. A dry run pulls one after the other in its one
-	// transaction.
+	// single writer, with a linker beside them. A dry run pulls one after
+	// the other in its one transaction and links afterwards.
 	var wg sync.WaitGroup
 	errs := make([]error, len(e.conns))
+	linked := func() error { return nil }
+	if !r.dry {
+		if err := r.countPending(); err != nil {
+			return err
+		}
+		linked = r.startLinker(ctx)
+	}
 	for i, cn := range e.conns {
 		if r.dry {
 			errs[i] = r.guard(cn, "pull", func() error { return r.pull(ctx, cn) })
@@ -205,12 +221,13 @@ func (r *run) steps(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	linkErr := linked()
 	lap := func(name string) {
 		e.log.Debug("phase finished", "run", r.id, "phase", name, "duration", time.Since(phase))
 		phase = time.Now()
 	}
 	lap("pull")
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(append(errs, linkErr)...); err != nil {
 		return err
 	}
 	if ctx.Err() != nil {
@@ -224,6 +241,22 @@ func (r *run) steps(ctx context.Context) error {
 	if err := r.deletions(); err != nil {
 		return err
 	}
+	if err := r.countOpen(); err != nil {
+		return err
+	}
+	// When the outbox holds nothing from earlier runs, every item the
+	// pushes send is planned by this run's reconciliation, and the pushes
+	// start beside it (see beside).
+	var pushed func() error
+	if !r.dry && !r.anyOutbox {
+		pushed = r.startPushes(ctx)
+		defer func() {
+			if pushed != nil {
+				r.stopPushes()
+				pushed()
+			}
+		}()
+	}
 	if err := r.reconcile(ctx); err != nil || r.interrupted {
 		return err
 	}
@@ -235,25 +268,88 @@ func (r *run) steps(ctx context.Context) error {
 		}
 		return nil
 	}
-	// The log of this run's merges is copied into the database while the
-	// pushes wait on the CRMs and their files.
-	r.ck.kick()
-	for i, cn := range e.conns {
-		errs[i] = nil
-		if !cn.writable && cn.del == nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = r.guard(cn, "push", func() error { return r.drain(ctx, cn) })
-		}()
+	if pushed == nil {
+		pushed = r.startPushes(ctx)
 	}
-	wg.Wait()
+	r.reconciled()
+	err := pushed()
+	pushed = nil
 	if ctx.Err() != nil {
 		r.setInterrupted()
 	}
-	return errors.Join(errs...)
+	return err
+}
+
+// startPushes starts every writable connector's drain. While the run's
+// reconciliation goes on (r.beside is set), a drain sends what each
+// committed chunk planned for its connector, a batch at a time; once
+// reconciled is called, it sends what is left. The returned func waits
+// for the drains and returns their store errors.
+func (r *run) startPushes(ctx context.Context) (wait func() error) {
+	e := r.e
+	// The log of this run's merges is copied into the database while the
+	// pushes wait on the CRMs and their files.
+	r.ck.kick()
+	dctx, cancel := context.WithCancel(ctx)
+	r.stopPushes = cancel
+	r.beside = map[string]*feed{}
+	for _, cn := range e.conns {
+		if cn.writable || cn.del != nil {
+			r.beside[cn.name] = newFeed()
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(e.conns))
+	for i, cn := range e.conns {
+		f := r.beside[cn.name]
+		if f == nil {
+			continue
+		}
+		wg.Go(func() {
+			errs[i] = r.guard(cn, "push", func() error { return r.drain(dctx, cn, f) })
+		})
+	}
+	return func() error {
+		r.reconciled()
+		wg.Wait()
+		cancel()
+		return errors.Join(errs...)
+	}
+}
+
+// reconciled tells the drains started beside reconciliation that it is
+// over.
+func (r *run) reconciled() {
+	for _, f := range r.beside {
+		f.finish()
+	}
+}
+
+// startLinker starts linking beside the pulls (linkBeside). The returned
+// func tells the linker the pulls are over, waits for it and returns its
+// error, re-raising its panic in the caller's goroutine, where the run's
+// recovery catches it.
+func (r *run) startLinker(ctx context.Context) (wait func() error) {
+	r.feed = newFeed()
+	var (
+		err      error
+		panicked any
+		done     = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		defer func() { panicked = recover() }()
+		err = r.linkBeside(ctx, r.feed)
+	}()
+	return func() error {
+		r.feed.finish()
+		<-done
+		r.feed = nil
+		if panicked != nil {
+			panic(panicked)
+		}
+		return err
+	}
 }
 
 // errPanic marks errors made from a recovered panic.
