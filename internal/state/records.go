@@ -161,6 +161,58 @@ const (
 	putRecordQuery    = putRecordUpsert + `records.entity_id IS NULL RETURNING entity_id`
 )
 
+// StoredNew is a record PutNewRecords stored: its rowid (as DirtyRecords
+// gives it) and the entity it was linked to already (0 for none).
+type StoredNew struct {
+	Row      int64
+	RemoteID string
+	EntityID int64
+}
+
+// newRecordRows is how many records one statement of PutNewRecords
+// carries.
+const newRecordRows = 100
+
+// PutNewRecords stores records of one connector that the store did not
+// hold when their page was read (PulledRecord.New), several per
+// statement, each marked dirty as PutPulledRecord marks a new record, and
+// returns where each went: a record stored before after all (a CRM that
+// repeats a record on a later page of a first pull) keeps its link, which
+// the StoredNew says. The records must have distinct ids.
+func (w *WriteTx) PutNewRecords(recs []PulledRecord) ([]StoredNew, error) {
+	out := make([]StoredNew, 0, len(recs))
+	for part := range slices.Chunk(recs, newRecordRows) {
+		args := make([]any, 0, 8*len(part))
+		for _, r := range part {
+			enc := r.Encoded
+			if enc == "" {
+				enc = EncodeValues(r.Fields)
+			}
+			args = append(args, r.Connector, r.RemoteID, enc, r.Hash, nullString(TimeText(r.Modified)), TimeText(r.Pulled), r.Run, nullString(r.Raw))
+		}
+		q := `INSERT INTO records (connector, remote_id, fields, hash, modified_at, pulled_at, seen_run, dirty, raw_hash)
+	VALUES ` + rowList(len(part), `(?, ?, ?, ?, ?, ?, ?, 1, ?)`) + `
+	ON CONFLICT (connector, remote_id) DO UPDATE SET fields = excluded.fields, hash = excluded.hash,
+		modified_at = excluded.modified_at, pulled_at = excluded.pulled_at, seen_run = excluded.seen_run,
+		deleted_at = NULL, raw_hash = excluded.raw_hash, dirty = 1
+	RETURNING rowid, remote_id, entity_id`
+		err := w.query(q, func(rows *sql.Rows) error {
+			var s StoredNew
+			var ent sql.NullInt64
+			if err := rows.Scan(&s.Row, &s.RemoteID, &ent); err != nil {
+				return err
+			}
+			s.EntityID = ent.Int64
+			out = append(out, s)
+			return nil
+		}, args...)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // TombstoneRecord marks a stored record deleted remotely, to be
 // reconciled. It reports whether a live record was marked.
 func (w *WriteTx) TombstoneRecord(connector, remoteID string, at time.Time) (bool, error) {

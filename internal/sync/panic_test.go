@@ -111,13 +111,14 @@ func runError(r state.Run, connector string) string {
 }
 
 // A panic outside any connector's part (here in the progress callback
-// during linking) ends the run with an error, and the run is journalled
-// as failed rather than left running.
+// during reconciliation, while the pushes run beside it) ends the run
+// with an error, and the run is journalled as failed rather than left
+// running.
 func TestPanicOutsideAConnectorFailsTheRun(t *testing.T) {
 	h := newHarness(t, []string{"a", "b"})
 	h.insert("a", ann())
 	h.eng.progress = func(ev ProgressEvent) {
-		if ev.Phase == "link" {
+		if ev.Phase == "reconcile" {
 			panic("boom")
 		}
 	}

@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -180,12 +182,25 @@ func (r *run) handlePage(cn *conn, page connectors.Page, fresh, complete bool) (
 			return 0, err
 		}
 	}
-	mapped := r.mapPage(cn, page, stored)
+	link := r.linkOnStore && !repeats(page)
+	mapped := r.mapPage(cn, page, stored, link)
 	err = r.update(func(w *state.WriteTx) (err error) {
-		changed, err = r.storePage(w, cn, page, mapped, stored, complete)
+		changed, err = r.storePage(w, cn, page, mapped, stored, complete, link)
 		return err
 	})
 	return changed, err
+}
+
+// repeats reports whether a page names a record twice.
+func repeats(page connectors.Page) bool {
+	seen := make(map[string]struct{}, len(page.Records))
+	for _, rec := range page.Records {
+		if _, dup := seen[rec.ID]; dup {
+			return true
+		}
+		seen[rec.ID] = struct{}{}
+	}
+	return false
 }
 
 // mappedRecord is a pulled record's canonical values, their encoding
@@ -198,13 +213,17 @@ type mappedRecord struct {
 	hash    string
 	raw     string
 	same    bool
+	// keys are the identity keys of a record new to the store, when it
+	// is linked as it is stored.
+	keys []state.IdentityKey
 }
 
 // mapPage maps every live record of a page to canonical values, except
 // those whose CRM values are as stored (outside a full run). A large page
 // is mapped on every core: a single connector's first pull would
-// otherwise map on one.
-func (r *run) mapPage(cn *conn, page connectors.Page, stored map[string]state.StoredHash) []mappedRecord {
+// otherwise map on one. With link, the identity keys of records new to
+// the store are worked out too.
+func (r *run) mapPage(cn *conn, page connectors.Page, stored map[string]state.StoredHash, link bool) []mappedRecord {
 	out := make([]mappedRecord, len(page.Records))
 	spread(len(page.Records), func(i int) {
 		rec := page.Records[i]
@@ -218,6 +237,9 @@ func (r *run) mapPage(cn *conn, page connectors.Page, stored map[string]state.St
 		}
 		fields := cn.canonical(rec.Fields)
 		out[i] = mappedRecord{fields: fields, encoded: state.EncodeValues(fields), hash: cn.mapper.Hash(fields), raw: raw}
+		if _, found := stored[rec.ID]; link && !found {
+			out[i].keys = r.e.identityKeys(fields)
+		}
 	})()
 	return out
 }
@@ -225,11 +247,14 @@ func (r *run) mapPage(cn *conn, page connectors.Page, stored map[string]state.St
 // storePage stores one page (mapped by mapPage, with what the store held
 // of its records in stored; nil for a connector's first pull): new or
 // changed snapshots are marked dirty, unchanged ones only noted as seen.
-func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped []mappedRecord, stored map[string]state.StoredHash, complete bool) (int, error) {
+// With link, the records new to the store are linked as they are stored
+// (storeNew). It returns how many records it left for linking.
+func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped []mappedRecord, stored map[string]state.StoredHash, complete, link bool) (int, error) {
 	now := r.e.now()
 	var pulled, changed int
 	var touched []string
 	var raws []state.RawHash
+	var fresh []int
 	for i, rec := range page.Records {
 		if rec.ID == "" {
 			continue
@@ -253,9 +278,16 @@ func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped
 			continue
 		}
 		changed++
+		if link && !found {
+			fresh = append(fresh, i)
+			continue
+		}
 		if err := w.PutPulledRecord(state.PulledRecord{Connector: cn.name, RemoteID: rec.ID, Fields: m.fields, Encoded: m.encoded, Hash: m.hash, Modified: rec.Modified, Pulled: now, Run: r.id, Raw: m.raw, New: !found}); err != nil {
 			return 0, err
 		}
+	}
+	if err := r.storeNew(w, cn, page, mapped, fresh, now); err != nil {
+		return 0, err
 	}
 	if err := w.SetRawHashes(cn.name, raws); err != nil {
 		return 0, err
@@ -278,7 +310,46 @@ func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped
 		c.Changed += changed
 		c.Unchanged += pulled - changed
 	})
-	return changed, nil
+	return changed - len(fresh), nil
+}
+
+// storeNew stores the records of a page at idx, new to the store, and
+// links them in the same transaction, a chunk at a time (linkChunk), as
+// linking would right after: the records are not read back, and the
+// writer passes over them once. A record the store held after all (a CRM
+// repeating a record on a later page of a first pull) keeps its link and
+// is left dirty for linking, as PutPulledRecord leaves it.
+func (r *run) storeNew(w *state.WriteTx, cn *conn, page connectors.Page, mapped []mappedRecord, idx []int, now time.Time) error {
+	if len(idx) == 0 {
+		return nil
+	}
+	recs := make([]state.PulledRecord, len(idx))
+	at := make(map[string]int, len(idx))
+	for k, i := range idx {
+		rec, m := page.Records[i], mapped[i]
+		recs[k] = state.PulledRecord{Connector: cn.name, RemoteID: rec.ID, Fields: m.fields, Encoded: m.encoded, Hash: m.hash, Modified: rec.Modified, Pulled: now, Run: r.id, Raw: m.raw, New: true}
+		at[rec.ID] = i
+	}
+	stored, err := w.PutNewRecords(recs)
+	if err != nil {
+		return err
+	}
+	link := make([]linkRecord, 0, len(stored))
+	for _, s := range stored {
+		if s.EntityID != 0 {
+			continue
+		}
+		m := mapped[at[s.RemoteID]]
+		link = append(link, linkRecord{DirtyRecord: state.DirtyRecord{Row: s.Row, Connector: cn.name, RemoteID: s.RemoteID, Fields: m.fields}, keys: m.keys})
+	}
+	// In pull order, as linking takes them.
+	slices.SortFunc(link, func(a, b linkRecord) int { return cmp.Compare(a.Row, b.Row) })
+	for part := range slices.Chunk(link, chunk) {
+		if err := r.linkChunk(w, part); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // canonical maps a CRM record to the canonical values this connector

@@ -56,7 +56,7 @@ func TestUnchangedRecordsAreNotMappedAgain(t *testing.T) {
 		r := &run{e: h.eng, full: full}
 		page := h.pullPage(name)
 		out := map[string]bool{}
-		for i, m := range r.mapPage(h.eng.byName[name], page, h.stored(name, page)) {
+		for i, m := range r.mapPage(h.eng.byName[name], page, h.stored(name, page), false) {
 			out[page.Records[i].ID] = m.same
 		}
 		return out

@@ -44,6 +44,9 @@ type run struct {
 	// feed tells the linker beside the pulls what they stored (nil when
 	// none runs).
 	feed *feed
+	// linkOnStore links the records new to the store as the pulls store
+	// them (not in a dry run, which links after its pulls).
+	linkOnStore bool
 	// beside tells each drain what reconciliation planned for its
 	// connector; stopPushes cancels the drains.
 	beside     map[string]*feed
@@ -208,6 +211,7 @@ func (r *run) steps(ctx context.Context) error {
 			return err
 		}
 		linked = r.startLinker(ctx)
+		r.linkOnStore = true
 	}
 	for i, cn := range e.conns {
 		if r.dry {
