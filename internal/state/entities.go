@@ -92,7 +92,7 @@ func (w *WriteTx) SetEntityFields(id int64, fields Values, origins map[string]Or
 
 // MarkEntityDirty raises an entity's dirty level to at least level.
 func (w *WriteTx) MarkEntityDirty(id int64, level int) error {
-	_, err := w.exec(`UPDATE entities SET dirty = max(dirty, ?) WHERE id = ?`, level, id)
+	_, err := w.exec(`UPDATE entities SET dirty = ? WHERE id = ? AND dirty < ?`, level, id, level)
 	return err
 }
 

@@ -2,7 +2,6 @@ package state
 
 import (
 	"database/sql"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -326,24 +325,28 @@ func (w *WriteTx) ClearRecordDirty(connector, remoteID string) error {
 }
 
 // RecordLink links the record at Row (its rowid, as DirtyRecords
-// returns it) to an entity.
+// returns it) to an entity. Base says the record's snapshot is already
+// the link's synced base: the entity was made from it.
 type RecordLink struct {
 	Row, EntityID int64
+	Base          bool
 }
 
 // linkRows is how many links one UPDATE of LinkRecords carries.
 const linkRows = 100
 
 // LinkRecords links records to entities, several per statement; each
-// link's synced values start empty (a new link).
+// link's synced values start empty (a new link), or as its snapshot for
+// a link with Base.
 func (w *WriteTx) LinkRecords(links []RecordLink) error {
 	for part := range slices.Chunk(links, linkRows) {
 		n := len(part)
-		args := make([]any, 0, 2*n)
+		args := make([]any, 0, 3*n)
 		for _, l := range part {
-			args = append(args, l.Row, l.EntityID)
+			args = append(args, l.Row, l.EntityID, l.Base)
 		}
-		q := `WITH l(row, entity) AS (VALUES ` + rowList(n, `(?, ?)`) + `) UPDATE records SET entity_id = l.entity, synced = NULL, dirty = 0 FROM l WHERE records.rowid = l.row`
+		q := `WITH l(row, entity, base) AS (VALUES ` + rowList(n, `(?, ?, ?)`) + `) UPDATE records SET entity_id = l.entity,
+			synced = CASE WHEN l.base THEN records.fields END, dirty = 0 FROM l WHERE records.rowid = l.row`
 		if _, err := w.exec(q, args...); err != nil {
 			return err
 		}
@@ -363,6 +366,7 @@ type Link struct {
 	// Fields is the last pulled (or pushed) snapshot.
 	Fields Values
 	// Synced is the base of the merge; nil for a link never reconciled.
+	// It may be the same map as Fields: neither is changed in place.
 	Synced   Values
 	Modified time.Time
 	Pulled   time.Time
@@ -394,9 +398,9 @@ func decodeLink(connector, remoteID, fields string, synced, mod sql.NullString, 
 	}
 	if synced.Valid {
 		// Once a link is reconciled its base is usually its snapshot:
-		// a copy of the decoded map costs less than decoding again.
+		// both are then the same map (see Link).
 		if synced.String == fields && l.Fields != nil {
-			l.Synced = maps.Clone(l.Fields)
+			l.Synced = l.Fields
 		} else if l.Synced, err = DecodeValues(synced.String); err != nil {
 			return l, err
 		}

@@ -178,13 +178,18 @@ func (c *linkChunk) newEntity(d state.DirtyRecord, origin state.Origin, keys []s
 		c.known[key] = append(c.known[key], ent)
 		c.keys = append(c.keys, state.EntityKey{EntityID: ent, IdentityKey: key})
 	}
-	c.link(d, ent)
+	c.linkAs(d, ent, true)
 	return nil
 }
 
 // link links the record d to the entity ent.
-func (c *linkChunk) link(d state.DirtyRecord, ent int64) {
-	c.links = append(c.links, state.RecordLink{Row: d.Row, EntityID: ent})
+func (c *linkChunk) link(d state.DirtyRecord, ent int64) { c.linkAs(d, ent, false) }
+
+// linkAs links the record d to the entity ent; with base, d's values are
+// the link's synced base (the entity was made from them, so they are
+// what both agree on), and reconciling has no base to write for it.
+func (c *linkChunk) linkAs(d state.DirtyRecord, ent int64, base bool) {
+	c.links = append(c.links, state.RecordLink{Row: d.Row, EntityID: ent, Base: base})
 	if c.linked[ent] == nil {
 		c.linked[ent] = map[string]string{}
 	}
