@@ -41,9 +41,16 @@ type chunked[T any] struct {
 	prepare func(items []T)
 	last    func(*T) int64
 	// inline keeps the reads in the write transaction even outside a dry
-	// run: where the writer's work dominates, a chunk ahead is memory
-	// for little gain.
+	// run: where the writer's work dominates, or where other work runs
+	// beside the phase (pushes beside reconciliation), a chunk ahead is
+	// memory for little gain.
 	inline bool
+	// split reads each chunk in a transaction of the writer's own and
+	// prepares it outside any, so that the writer is free for the work
+	// running beside the phase (pushes beside reconciliation) while a
+	// chunk is prepared, and no chunk waits ahead in memory with a
+	// reader connection's page cache.
+	split bool
 	// committed, when set, is called with each chunk once its write
 	// transaction has committed.
 	committed func(items []T)
@@ -117,15 +124,27 @@ func inChunks[T any](ctx context.Context, r *run, phase string, p chunked[T], ap
 				return c.err
 			}
 		}
+		if ahead == nil && p.split && !r.dry {
+			// Read through the writer's connection, prepare with the
+			// writer free for the others, then write.
+			if err := r.update(func(w *state.WriteTx) error { c = p.readChunk(w, after); return nil }); err != nil {
+				return err
+			}
+			p.prepareChunk(&c)
+			c.raise()
+			if c.err != nil {
+				return c.err
+			}
+		}
 		err := r.update(func(w *state.WriteTx) error {
-			if ahead == nil {
+			if ahead == nil && (!p.split || r.dry) {
 				c = p.readChunk(w, after)
 				p.prepareChunk(&c)
 				c.raise()
 				if c.err != nil {
 					return c.err
 				}
-				if n := len(c.items); n == p.size && !r.dry && !p.inline {
+				if n := len(c.items); n == p.size && !r.dry && !p.inline && !p.split {
 					ahead = readAhead(r, stop, p, p.last(&c.items[n-1]))
 				}
 			}

@@ -11,10 +11,12 @@ import (
 	"github.com/syncd/syncd/internal/state"
 )
 
-// Over several chunks of entities, the run (which reads each chunk
-// beside the writer while the one before commits) plans exactly what a
-// dry run (which reads every chunk in its own transaction) plans, and
-// does it: no duplicates, no person missed, nothing left to write.
+// Over several chunks of entities, the run (which reads each chunk in a
+// transaction of its own and prepares it outside any, while the pushes
+// run beside it) plans exactly what a dry run (which reads every chunk in
+// its one transaction) plans, and does it: no duplicates, no person
+// missed, nothing left to write. (TestPushesWaitForReconciliationOverOlderItems
+// runs the chunks read ahead on a reader connection.)
 func TestChunksReadAheadPlanWhatTheDryRunPlans(t *testing.T) {
 	h := newHarness(t, []string{"a", "b"})
 	const people = 4*entityChunk + 100

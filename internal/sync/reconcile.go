@@ -17,7 +17,7 @@ import (
 func (r *run) reconcile(ctx context.Context) error {
 	p := chunked[prepared]{read: r.readEntities, size: entityChunk, last: func(p *prepared) int64 { return p.d.ID },
 		prepare:   func(ents []prepared) { spread(len(ents), func(i int) { r.prepare(&ents[i]) })() },
-		committed: r.planned}
+		committed: r.planned, split: r.beside != nil}
 	return inChunks(ctx, r, "reconcile", p, func(w *state.WriteTx, ents []prepared) error {
 		var p plan
 		for i := range ents {

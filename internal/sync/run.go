@@ -291,9 +291,6 @@ func (r *run) steps(ctx context.Context) error {
 // for the drains and returns their store errors.
 func (r *run) startPushes(ctx context.Context) (wait func() error) {
 	e := r.e
-	// The log of this run's merges is copied into the database while the
-	// pushes wait on the CRMs and their files.
-	r.ck.kick()
 	dctx, cancel := context.WithCancel(ctx)
 	r.stopPushes = cancel
 	r.beside = map[string]*feed{}
@@ -322,8 +319,10 @@ func (r *run) startPushes(ctx context.Context) (wait func() error) {
 }
 
 // reconciled tells the drains started beside reconciliation that it is
-// over.
+// over. The log of this run's merges is then copied into the database
+// while the pushes wait on the CRMs and their files.
 func (r *run) reconciled() {
+	r.ck.kick()
 	for _, f := range r.beside {
 		f.finish()
 	}
