@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -304,8 +305,14 @@ func formatPhone(v, region string, national bool) string {
 	if v == "" {
 		return ""
 	}
-	num, err := phonenumbers.Parse(v, region)
-	if err != nil || !phonenumbers.IsPossibleNumber(num) {
+	num, ok := e164Number(v)
+	if !ok {
+		var err error
+		if num, err = phonenumbers.Parse(v, region); err != nil {
+			return v
+		}
+	}
+	if !phonenumbers.IsPossibleNumber(num) {
 		return v
 	}
 	if !national {
@@ -325,6 +332,61 @@ func formatPhone(v, region string, national bool) string {
 	}
 	return out
 }
+
+// e164Number reads a canonical value in plain E.164 ("+" and digits, as
+// normalizePhone writes a number without extension) without the parser,
+// which spends most of its time looking for an extension: country
+// calling codes are a prefix code, so the country code is the one
+// prefix of one to three digits that names a country, and the rest is
+// the national number, its leading zeros kept as the parser keeps them.
+// ok is false for anything else, and when the number would not be
+// written back as v; the caller then parses v. (A number the parser
+// would read differently can only come out of formatPhone in a form
+// that reads back as v, or as v itself: formatPhone checks the round
+// trip.)
+func e164Number(v string) (*phonenumbers.PhoneNumber, bool) {
+	if len(v) < 4 || len(v) > 18 || v[0] != '+' {
+		return nil, false
+	}
+	for i := 1; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return nil, false
+		}
+	}
+	for n := 1; n <= 3 && n+1 < len(v); n++ {
+		cc, _ := strconv.Atoi(v[1 : 1+n])
+		if phonenumbers.GetRegionCodeForCountryCode(cc) == unknownRegion {
+			continue
+		}
+		nsn := v[1+n:]
+		national, err := strconv.ParseUint(nsn, 10, 64)
+		if err != nil {
+			return nil, false
+		}
+		code := int32(cc)
+		num := &phonenumbers.PhoneNumber{CountryCode: &code, NationalNumber: &national}
+		if len(nsn) > 1 && nsn[0] == '0' {
+			yes := true
+			num.ItalianLeadingZero = &yes
+			zeros := int32(1)
+			for int(zeros) < len(nsn)-1 && nsn[zeros] == '0' {
+				zeros++
+			}
+			if zeros != 1 {
+				num.NumberOfLeadingZeros = &zeros
+			}
+		}
+		if phonenumbers.Format(num, phonenumbers.E164) != v {
+			return nil, false
+		}
+		return num, true
+	}
+	return nil, false
+}
+
+// unknownRegion is the phone library's region for a country code it
+// does not know.
+const unknownRegion = "ZZ"
 
 // isoDateTime matches the leading date of an ISO 8601 date-time.
 const isoDate = "2006-01-02"
