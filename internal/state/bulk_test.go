@@ -193,3 +193,98 @@ func TestSetIdentityKeysReplacesExactly(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// PutNewRecords stores more records than one statement carries, each
+// dirty with its values, and says where each went: the rowid that
+// DirtyRecords gives it, and for a record stored before (a repeat), the
+// link it keeps. A link made with Base takes the snapshot as its synced
+// base; one without starts with none.
+func TestPutNewRecordsAndBaseLinks(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	const n = 250
+	var recs []PulledRecord
+	for i := range n {
+		recs = append(recs, PulledRecord{Connector: "a", RemoteID: fmt.Sprint(i), Fields: Values{"email": fmt.Sprintf("p%d@example.com", i)}, Hash: fmt.Sprint("h", i), Pulled: now, Run: 1, New: true})
+	}
+	err := s.Update(ctx, func(w *WriteTx) error {
+		stored, err := w.PutNewRecords(recs)
+		if err != nil {
+			return err
+		}
+		dirty, err := w.DirtyRecords(0, 2*n)
+		if err != nil {
+			return err
+		}
+		if len(stored) != n || len(dirty) != n {
+			return fmt.Errorf("stored %d, dirty %d; want %d", len(stored), len(dirty), n)
+		}
+		row := map[string]int64{}
+		for _, d := range dirty {
+			row[d.RemoteID] = d.Row
+			if want := recs[mustAtoi(d.RemoteID)].Fields["email"]; d.Fields["email"] != want || d.EntityID != 0 {
+				return fmt.Errorf("record %s: %v linked to %d, want %s unlinked", d.RemoteID, d.Fields, d.EntityID, want)
+			}
+		}
+		for _, st := range stored {
+			if st.Row != row[st.RemoteID] || st.EntityID != 0 {
+				return fmt.Errorf("stored %+v, its row is %d", st, row[st.RemoteID])
+			}
+		}
+		if err := w.InsertEntities([]NewEntity{{ID: 1, Fields: Values{}, Origins: "{}", Created: now}, {ID: 2, Fields: Values{}, Origins: "{}", Created: now}}); err != nil {
+			return err
+		}
+		return w.LinkRecords([]RecordLink{{Row: row["0"], EntityID: 1, Base: true}, {Row: row["1"], EntityID: 2}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Update(ctx, func(w *WriteTx) error {
+		for id, want := range map[int64]bool{1: true, 2: false} {
+			links, err := w.EntityLinks(id)
+			if err != nil || len(links) != 1 {
+				return fmt.Errorf("entity %d: %d links, %v", id, len(links), err)
+			}
+			if got := links[0].Synced != nil; got != want || want && links[0].Synced["email"] != links[0].Fields["email"] {
+				return fmt.Errorf("entity %d: synced %v, fields %v", id, links[0].Synced, links[0].Fields)
+			}
+		}
+		// Stored again as new: the record keeps its link and is dirty.
+		again := recs[0]
+		again.Fields = Values{"email": "changed@example.com"}
+		stored, err := w.PutNewRecords([]PulledRecord{again, recs[n-1]})
+		if err != nil {
+			return err
+		}
+		got := map[string]int64{}
+		for _, st := range stored {
+			got[st.RemoteID] = st.EntityID
+		}
+		if len(stored) != 2 || got["0"] != 1 || got[fmt.Sprint(n-1)] != 0 {
+			return fmt.Errorf("stored again: %+v", stored)
+		}
+		dirty, err := w.DirtyRecords(0, 2*n)
+		if err != nil {
+			return err
+		}
+		for _, d := range dirty {
+			if d.RemoteID == "0" && (d.EntityID != 1 || d.Fields["email"] != "changed@example.com") {
+				return fmt.Errorf("repeated record: %+v", d)
+			}
+		}
+		if len(dirty) != n-1 {
+			return fmt.Errorf("%d dirty records, want %d (all but the one linked without a repeat)", len(dirty), n-1)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustAtoi(s string) int {
+	var n int
+	fmt.Sscan(s, &n)
+	return n
+}

@@ -76,22 +76,25 @@ func checkConverged(t *testing.T, h *harness, people int) {
 	}
 }
 
-// Records are linked while the pulls still run: with a's last page held
+// Records are linked as the pulls store them: with a's last page held
 // back, the records of its earlier pages are already linked to contacts.
-// A record the pull stores again after the linker passed it (a CRM
-// repeating a record on a later page, changed in between) is linked once
-// and its last values win.
-func TestLinkingRunsBesidePulls(t *testing.T) {
+// A record a CRM repeats, changed in between, on a later page of the
+// first pull or twice on one page, is linked once and its last values
+// win.
+func TestLinkingRunsAsPullsStore(t *testing.T) {
 	h := newHarness(t, []string{"a", "b"})
 	const people = 3*chunk + 150
 	shared := sharedPeople(h, people)
 	mem := h.conns["a"]
-	var firstID string
+	var firstID, secondID string
 	linkedEarly := false
 	h.wrap["a"] = &fakeConn{mem: mem, pull: func(ctx context.Context, opts connectors.PullOptions, fn connectors.PageFunc) error {
 		return mem.Pull(ctx, opts, func(ctx context.Context, p connectors.Page) error {
-			if firstID == "" && len(p.Records) > 0 {
-				firstID = p.Records[0].ID
+			if firstID == "" && len(p.Records) > 1 {
+				firstID, secondID = p.Records[0].ID, p.Records[1].ID
+				twice, _ := mem.Get(ctx, secondID)
+				twice.Fields["company"] = "Twice Ltd"
+				p.Records = append(p.Records, twice)
 			}
 			if p.Done {
 				linkedEarly = waitFor(func() bool {
@@ -121,7 +124,10 @@ func TestLinkingRunsBesidePulls(t *testing.T) {
 		t.Errorf("b created %d, a created %d, %d matched; want %d, 0, %d", b.Created, a.Created, a.Matched+b.Matched, people-shared, shared)
 	}
 	if got := h.one("b", "p0@example.com")["company"]; got != "Repeated Ltd" {
-		t.Errorf("the repeated record's company on b is %q, want its last pulled value", got)
+		t.Errorf("the record repeated on a later page has company %q on b, want its last pulled value", got)
+	}
+	if got := h.one("b", "p1@example.com")["company"]; got != "Twice Ltd" {
+		t.Errorf("the record repeated on one page has company %q on b, want its last pulled value", got)
 	}
 	h.wrap["a"] = mem
 	h.build()

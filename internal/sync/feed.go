@@ -2,10 +2,9 @@ package engine
 
 import "sync"
 
-// feed tells a phase that runs beside the one before it (linking beside
-// the pulls, pushing beside reconciliation) how much work the earlier
-// phase has committed for it so far, and when the earlier phase is over.
-// It has one reader.
+// feed tells a phase that runs beside the one before it (a push beside
+// reconciliation) how much work the earlier phase has committed for it
+// so far, and when the earlier phase is over. It has one reader.
 type feed struct {
 	mu    sync.Mutex
 	total int

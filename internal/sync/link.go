@@ -64,48 +64,6 @@ func (r *run) linkChunk(w *state.WriteTx, recs []linkRecord) error {
 	return keys.flush(w)
 }
 
-// linkBeside links, while the pulls run, the records they store, a chunk
-// whenever a chunk's worth has been stored: linking takes the writer
-// between the pulls' pages, while their next pages are fetched and
-// mapped on the other cores. It returns when the pulls are over (the
-// link phase then links what is left, from the first dirty record:
-// records stored again after this linker passed them are dirty behind
-// its position) or ctx is done. It reads the chunks in the write
-// transaction, as the link phase does: each chunk sees the entities and
-// keys of the chunks before it.
-func (r *run) linkBeside(ctx context.Context, feed *feed) error {
-	var after int64
-	seen := 0
-	for {
-		total, done := feed.wait(seen, chunk)
-		if done || ctx.Err() != nil {
-			return nil
-		}
-		n := (total - seen) / chunk * chunk
-		seen += n
-		// What is pending is linked in one transaction, a chunk at a
-		// time: the pulls store a page per transaction, and a chunk per
-		// turn of the writer would leave the linker behind.
-		err := r.update(func(w *state.WriteTx) error {
-			for ; n > 0; n -= chunk {
-				recs, err := readDirtyRecords(w, after, chunk)
-				if err != nil || len(recs) == 0 {
-					return err
-				}
-				r.addKeys(recs)
-				after = recs[len(recs)-1].Row
-				if err := r.linkChunk(w, recs); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-}
-
 // linkRecord is a dirty record with its identity keys (of an unlinked
 // record of a configured connector).
 type linkRecord struct {

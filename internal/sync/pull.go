@@ -99,14 +99,10 @@ func (r *run) pullFrom(ctx context.Context, cn *conn, cursor string, last bool) 
 			if storeErr != nil {
 				continue
 			}
-			stored, err := r.handlePage(cn, page, fresh, complete)
-			if err != nil {
+			if err := r.handlePage(cn, page, fresh, complete); err != nil {
 				storeErr = err
 				cancel()
 				continue
-			}
-			if r.feed != nil {
-				r.feed.add(stored)
 			}
 			pages++
 			records += len(page.Records)
@@ -169,7 +165,7 @@ func (r *run) pullFrom(ctx context.Context, cn *conn, cursor string, last bool) 
 // transaction, so they overlap with the other connectors' stores; the
 // read and the store may be two transactions because during a pull only
 // this pull writes this connector's records.
-func (r *run) handlePage(cn *conn, page connectors.Page, fresh, complete bool) (changed int, err error) {
+func (r *run) handlePage(cn *conn, page connectors.Page, fresh, complete bool) error {
 	var stored map[string]state.StoredHash
 	if !fresh {
 		ids := make([]string, 0, len(page.Records))
@@ -179,16 +175,12 @@ func (r *run) handlePage(cn *conn, page connectors.Page, fresh, complete bool) (
 			}
 		}
 		if err := r.update(func(w *state.WriteTx) (err error) { stored, err = w.RecordHashes(cn.name, ids); return err }); err != nil {
-			return 0, err
+			return err
 		}
 	}
 	link := r.linkOnStore && !repeats(page)
 	mapped := r.mapPage(cn, page, stored, link)
-	err = r.update(func(w *state.WriteTx) (err error) {
-		changed, err = r.storePage(w, cn, page, mapped, stored, complete, link)
-		return err
-	})
-	return changed, err
+	return r.update(func(w *state.WriteTx) error { return r.storePage(w, cn, page, mapped, stored, complete, link) })
 }
 
 // repeats reports whether a page names a record twice.
@@ -248,8 +240,8 @@ func (r *run) mapPage(cn *conn, page connectors.Page, stored map[string]state.St
 // of its records in stored; nil for a connector's first pull): new or
 // changed snapshots are marked dirty, unchanged ones only noted as seen.
 // With link, the records new to the store are linked as they are stored
-// (storeNew). It returns how many records it left for linking.
-func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped []mappedRecord, stored map[string]state.StoredHash, complete, link bool) (int, error) {
+// (storeNew).
+func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped []mappedRecord, stored map[string]state.StoredHash, complete, link bool) error {
 	now := r.e.now()
 	var pulled, changed int
 	var touched []string
@@ -262,7 +254,7 @@ func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped
 		pulled++
 		if rec.Deleted {
 			if _, err := w.TombstoneRecord(cn.name, rec.ID, now); err != nil {
-				return 0, err
+				return err
 			}
 			continue
 		}
@@ -283,26 +275,26 @@ func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped
 			continue
 		}
 		if err := w.PutPulledRecord(state.PulledRecord{Connector: cn.name, RemoteID: rec.ID, Fields: m.fields, Encoded: m.encoded, Hash: m.hash, Modified: rec.Modified, Pulled: now, Run: r.id, Raw: m.raw, New: !found}); err != nil {
-			return 0, err
+			return err
 		}
 	}
 	if err := r.storeNew(w, cn, page, mapped, fresh, now); err != nil {
-		return 0, err
+		return err
 	}
 	if err := w.SetRawHashes(cn.name, raws); err != nil {
-		return 0, err
+		return err
 	}
 	if err := w.TouchRecords(cn.name, touched, r.id); err != nil {
-		return 0, err
+		return err
 	}
 	if page.Cursor != "" || page.Done {
 		if err := w.SetCursor(cn.name, page.Cursor, page.Done, now); err != nil {
-			return 0, err
+			return err
 		}
 	}
 	if page.Done && complete {
 		if _, err := w.TombstoneUnseen(cn.name, r.id, now); err != nil {
-			return 0, err
+			return err
 		}
 	}
 	r.count(cn.name, func(c *ConnectorReport) {
@@ -310,7 +302,7 @@ func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped
 		c.Changed += changed
 		c.Unchanged += pulled - changed
 	})
-	return changed - len(fresh), nil
+	return nil
 }
 
 // storeNew stores the records of a page at idx, new to the store, and

@@ -41,9 +41,6 @@ type run struct {
 	stopped          map[string]bool
 	deletionsBlocked string
 	interrupted      bool
-	// feed tells the linker beside the pulls what they stored (nil when
-	// none runs).
-	feed *feed
 	// linkOnStore links the records new to the store as the pulls store
 	// them (not in a dry run, which links after its pulls).
 	linkOnStore bool
@@ -201,16 +198,15 @@ func (r *run) steps(ctx context.Context) error {
 	e := r.e
 	phase := time.Now()
 	// Pull: connectors in parallel, their pages serialised by the store's
-	// single writer, with a linker beside them. A dry run pulls one after
-	// the other in its one transaction and links afterwards.
+	// single writer, each page's new records linked as they are stored.
+	// A dry run pulls one after the other in its one transaction and
+	// links afterwards.
 	var wg sync.WaitGroup
 	errs := make([]error, len(e.conns))
-	linked := func() error { return nil }
 	if !r.dry {
 		if err := r.countPending(); err != nil {
 			return err
 		}
-		linked = r.startLinker(ctx)
 		r.linkOnStore = true
 	}
 	for i, cn := range e.conns {
@@ -225,13 +221,12 @@ func (r *run) steps(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	linkErr := linked()
 	lap := func(name string) {
 		e.log.Debug("phase finished", "run", r.id, "phase", name, "duration", time.Since(phase))
 		phase = time.Now()
 	}
 	lap("pull")
-	if err := errors.Join(append(errs, linkErr)...); err != nil {
+	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	if ctx.Err() != nil {
@@ -325,33 +320,6 @@ func (r *run) reconciled() {
 	r.ck.kick()
 	for _, f := range r.beside {
 		f.finish()
-	}
-}
-
-// startLinker starts linking beside the pulls (linkBeside). The returned
-// func tells the linker the pulls are over, waits for it and returns its
-// error, re-raising its panic in the caller's goroutine, where the run's
-// recovery catches it.
-func (r *run) startLinker(ctx context.Context) (wait func() error) {
-	r.feed = newFeed()
-	var (
-		err      error
-		panicked any
-		done     = make(chan struct{})
-	)
-	go func() {
-		defer close(done)
-		defer func() { panicked = recover() }()
-		err = r.linkBeside(ctx, r.feed)
-	}()
-	return func() error {
-		r.feed.finish()
-		<-done
-		r.feed = nil
-		if panicked != nil {
-			panic(panicked)
-		}
-		return err
 	}
 }
 
