@@ -33,6 +33,9 @@ func TestE164NumberIsWhatTheParserReads(t *testing.T) {
 				}
 				continue
 			}
+			if got := phonenumbers.Format(fast, phonenumbers.E164); got != v {
+				t.Errorf("%s %v: e164Number(%s) writes back as %s", region, typ, v, got)
+			}
 			checked++
 			for _, f := range []phonenumbers.PhoneNumberFormat{phonenumbers.E164, phonenumbers.INTERNATIONAL, phonenumbers.NATIONAL, phonenumbers.RFC3966} {
 				if got, want := phonenumbers.Format(fast, f), phonenumbers.Format(parsed, f); got != want {
@@ -47,7 +50,7 @@ func TestE164NumberIsWhatTheParserReads(t *testing.T) {
 	if checked < 500 {
 		t.Errorf("only %d example numbers checked", checked)
 	}
-	for _, v := range []string{"", "+", "+44", "0207946", "+44 20 7946 0958", "+44207946095x", "+9991234567", "+1234567890123456789"} {
+	for _, v := range []string{"", "+", "+44", "0207946", "+44 20 7946 0958", "+44207946095x", "+9991234567", "+1234567890123456789", "+0441234567"} {
 		if _, ok := e164Number(v); ok {
 			t.Errorf("e164Number(%q) accepted", v)
 		}

@@ -339,13 +339,13 @@ func formatPhone(v, region string, national bool) string {
 // calling codes are a prefix code, so the country code is the one
 // prefix of one to three digits that names a country, and the rest is
 // the national number, its leading zeros kept as the parser keeps them.
-// ok is false for anything else, and when the number would not be
-// written back as v; the caller then parses v. (A number the parser
-// would read differently can only come out of formatPhone in a form
-// that reads back as v, or as v itself: formatPhone checks the round
-// trip.)
+// ok is false for anything else; the caller then parses v. (A number
+// the parser would read differently can only come out of formatPhone in
+// a form that reads back as v, or as v itself: formatPhone checks the
+// round trip.)
 func e164Number(v string) (*phonenumbers.PhoneNumber, bool) {
-	if len(v) < 4 || len(v) > 18 || v[0] != '+' {
+	// No country code starts with 0.
+	if len(v) < 4 || len(v) > 18 || v[0] != '+' || v[1] == '0' {
 		return nil, false
 	}
 	for i := 1; i < len(v); i++ {
@@ -376,9 +376,8 @@ func e164Number(v string) (*phonenumbers.PhoneNumber, bool) {
 				num.NumberOfLeadingZeros = &zeros
 			}
 		}
-		if phonenumbers.Format(num, phonenumbers.E164) != v {
-			return nil, false
-		}
+		// The country code and the national number with its leading
+		// zeros are v's digits again: E.164 writes num as v.
 		return num, true
 	}
 	return nil, false

@@ -218,7 +218,8 @@ type DirtyEntity struct {
 }
 
 const dirtyEntityBatchQuery = `WITH ids AS (SELECT id, fields, dirty, deleted_at FROM entities WHERE dirty <> 0 AND id > ? ORDER BY id LIMIT ?)
-	SELECT ids.id, ids.fields, ids.dirty, ids.deleted_at, r.connector, r.remote_id, r.fields, r.synced, r.modified_at, r.pulled_at, r.deleted_at
+	SELECT ids.id, ids.fields, ids.dirty, ids.deleted_at, r.connector, r.remote_id, r.fields,
+		CASE WHEN r.synced IS NOT r.fields THEN r.synced END, r.synced IS r.fields, r.modified_at, r.pulled_at, r.deleted_at
 	FROM ids LEFT JOIN records r ON r.entity_id = ids.id ORDER BY ids.id, r.connector`
 
 // DirtyEntityBatch returns up to limit live or deleted dirty entities
@@ -235,8 +236,10 @@ func (w *WriteTx) DirtyEntityBatch(after int64, limit int) ([]DirtyEntity, error
 			edel                         sql.NullString
 			conn, remote, fields, pulled sql.NullString
 			synced, mod, del             sql.NullString
+			same                         sql.NullBool
 		)
-		if err := rows.Scan(&id, &efields, &dirty, &edel, &conn, &remote, &fields, &synced, &mod, &pulled, &del); err != nil {
+		// A base equal to the snapshot (most links) is not read twice.
+		if err := rows.Scan(&id, &efields, &dirty, &edel, &conn, &remote, &fields, &synced, &same, &mod, &pulled, &del); err != nil {
 			return err
 		}
 		if len(out) == 0 || out[len(out)-1].ID != id {
@@ -248,6 +251,9 @@ func (w *WriteTx) DirtyEntityBatch(after int64, limit int) ([]DirtyEntity, error
 		}
 		if !conn.Valid {
 			return nil
+		}
+		if same.Bool {
+			synced = fields
 		}
 		l, err := decodeLink(conn.String, remote.String, fields.String, synced, mod, pulled.String, del)
 		if err != nil {
