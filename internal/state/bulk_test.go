@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -194,97 +195,76 @@ func TestSetIdentityKeysReplacesExactly(t *testing.T) {
 	}
 }
 
-// PutNewRecords stores more records than one statement carries, each
-// dirty with its values, and says where each went: the rowid that
-// DirtyRecords gives it, and for a record stored before (a repeat), the
-// link it keeps. A link made with Base takes the snapshot as its synced
-// base; one without starts with none.
-func TestPutNewRecordsAndBaseLinks(t *testing.T) {
+// InsertLinkedRecords stores more records than one statement carries,
+// each with its link, handled (not dirty): a link with Base takes the
+// snapshot as its synced base, one without starts with none, a record
+// without an entity stays unlinked. A record stored before fails the
+// call with ErrStoredBefore.
+func TestInsertLinkedRecords(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTemp(t)
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	const n = 250
-	var recs []PulledRecord
+	var recs []NewLinkedRecord
 	for i := range n {
-		recs = append(recs, PulledRecord{Connector: "a", RemoteID: fmt.Sprint(i), Fields: Values{"email": fmt.Sprintf("p%d@example.com", i)}, Hash: fmt.Sprint("h", i), Pulled: now, Run: 1, New: true})
+		r := NewLinkedRecord{PulledRecord: PulledRecord{Connector: "a", RemoteID: fmt.Sprint(i), Fields: Values{"email": fmt.Sprintf("p%d@example.com", i)}, Hash: fmt.Sprint("h", i), Pulled: now, Run: 1, New: true}}
+		switch i % 3 {
+		case 0:
+			r.EntityID, r.Base = 1, i == 0
+		case 1:
+			r.EntityID = 2
+		}
+		recs = append(recs, r)
+	}
+	// One record per entity and connector: the others go to connector b.
+	for i := 3; i < n; i++ {
+		recs[i].Connector = "b"
+		if recs[i].EntityID != 0 {
+			recs[i].EntityID = int64(i)
+		}
 	}
 	err := s.Update(ctx, func(w *WriteTx) error {
-		stored, err := w.PutNewRecords(recs)
-		if err != nil {
+		var ents []NewEntity
+		for id := int64(1); id < n; id++ {
+			ents = append(ents, NewEntity{ID: id, Fields: Values{}, Origins: "{}", Created: now})
+		}
+		if err := w.InsertEntities(ents); err != nil {
 			return err
 		}
-		dirty, err := w.DirtyRecords(0, 2*n)
-		if err != nil {
+		if err := w.InsertLinkedRecords(recs); err != nil {
 			return err
 		}
-		if len(stored) != n || len(dirty) != n {
-			return fmt.Errorf("stored %d, dirty %d; want %d", len(stored), len(dirty), n)
+		if dirty, err := w.DirtyRecords(0, 2*n); err != nil || len(dirty) != 0 {
+			return fmt.Errorf("%d dirty records (%v), want none", len(dirty), err)
 		}
-		row := map[string]int64{}
-		for _, d := range dirty {
-			row[d.RemoteID] = d.Row
-			if want := recs[mustAtoi(d.RemoteID)].Fields["email"]; d.Fields["email"] != want || d.EntityID != 0 {
-				return fmt.Errorf("record %s: %v linked to %d, want %s unlinked", d.RemoteID, d.Fields, d.EntityID, want)
+		for _, r := range recs {
+			if r.EntityID == 0 {
+				continue
 			}
-		}
-		for _, st := range stored {
-			if st.Row != row[st.RemoteID] || st.EntityID != 0 {
-				return fmt.Errorf("stored %+v, its row is %d", st, row[st.RemoteID])
-			}
-		}
-		if err := w.InsertEntities([]NewEntity{{ID: 1, Fields: Values{}, Origins: "{}", Created: now}, {ID: 2, Fields: Values{}, Origins: "{}", Created: now}}); err != nil {
-			return err
-		}
-		return w.LinkRecords([]RecordLink{{Row: row["0"], EntityID: 1, Base: true}, {Row: row["1"], EntityID: 2}})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = s.Update(ctx, func(w *WriteTx) error {
-		for id, want := range map[int64]bool{1: true, 2: false} {
-			links, err := w.EntityLinks(id)
+			links, err := w.EntityLinks(r.EntityID)
 			if err != nil || len(links) != 1 {
-				return fmt.Errorf("entity %d: %d links, %v", id, len(links), err)
+				return fmt.Errorf("entity %d: %d links, %v", r.EntityID, len(links), err)
 			}
-			if got := links[0].Synced != nil; got != want || want && links[0].Synced["email"] != links[0].Fields["email"] {
-				return fmt.Errorf("entity %d: synced %v, fields %v", id, links[0].Synced, links[0].Fields)
+			l := links[0]
+			if l.RemoteID != r.RemoteID || l.Fields["email"] != r.Fields["email"] || (l.Synced != nil) != r.Base || r.Base && l.Synced["email"] != r.Fields["email"] {
+				return fmt.Errorf("entity %d: link %+v, want record %s (base %v)", r.EntityID, l, r.RemoteID, r.Base)
 			}
 		}
-		// Stored again as new: the record keeps its link and is dirty.
-		again := recs[0]
+		var unlinked int
+		if err := w.queryRow(`SELECT count(*) FROM records WHERE entity_id IS NULL`).Scan(&unlinked); err != nil {
+			return err
+		}
+		if want := n / 3; unlinked != want {
+			return fmt.Errorf("%d unlinked records, want %d", unlinked, want)
+		}
+		again := recs[5]
 		again.Fields = Values{"email": "changed@example.com"}
-		stored, err := w.PutNewRecords([]PulledRecord{again, recs[n-1]})
-		if err != nil {
-			return err
-		}
-		got := map[string]int64{}
-		for _, st := range stored {
-			got[st.RemoteID] = st.EntityID
-		}
-		if len(stored) != 2 || got["0"] != 1 || got[fmt.Sprint(n-1)] != 0 {
-			return fmt.Errorf("stored again: %+v", stored)
-		}
-		dirty, err := w.DirtyRecords(0, 2*n)
-		if err != nil {
-			return err
-		}
-		for _, d := range dirty {
-			if d.RemoteID == "0" && (d.EntityID != 1 || d.Fields["email"] != "changed@example.com") {
-				return fmt.Errorf("repeated record: %+v", d)
-			}
-		}
-		if len(dirty) != n-1 {
-			return fmt.Errorf("%d dirty records, want %d (all but the one linked without a repeat)", len(dirty), n-1)
+		if err := w.InsertLinkedRecords([]NewLinkedRecord{again}); !errors.Is(err, ErrStoredBefore) {
+			return fmt.Errorf("a record stored again: %v, want ErrStoredBefore", err)
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-func mustAtoi(s string) int {
-	var n int
-	fmt.Sscan(s, &n)
-	return n
 }

@@ -2,6 +2,7 @@ package state
 
 import (
 	"database/sql"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -160,56 +161,57 @@ const (
 	putRecordQuery    = putRecordUpsert + `records.entity_id IS NULL RETURNING entity_id`
 )
 
-// StoredNew is a record PutNewRecords stored: its rowid (as DirtyRecords
-// gives it) and the entity it was linked to already (0 for none).
-type StoredNew struct {
-	Row      int64
-	RemoteID string
+// NewLinkedRecord is a pulled record new to the store, stored with the
+// outcome of its linking: the entity it is linked to (0 for none: it was
+// parked, or it belongs to a connector that only receives), and whether
+// its snapshot is the link's synced base (it made the entity).
+type NewLinkedRecord struct {
+	PulledRecord
 	EntityID int64
+	Base     bool
 }
 
-// newRecordRows is how many records one statement of PutNewRecords
+// newRecordRows is how many records one statement of InsertLinkedRecords
 // carries.
 const newRecordRows = 100
 
-// PutNewRecords stores records of one connector that the store did not
-// hold when their page was read (PulledRecord.New), several per
-// statement, each marked dirty as PutPulledRecord marks a new record, and
-// returns where each went: a record stored before after all (a CRM that
-// repeats a record on a later page of a first pull) keeps its link, which
-// the StoredNew says. The records must have distinct ids.
-func (w *WriteTx) PutNewRecords(recs []PulledRecord) ([]StoredNew, error) {
-	out := make([]StoredNew, 0, len(recs))
+// ErrStoredBefore is returned by InsertLinkedRecords when one of its
+// records was stored already: the transaction must be rolled back (its
+// linking was decided for a record that is not new) and the records
+// stored the ordinary way.
+var ErrStoredBefore = errors.New("state: a record taken as new was stored before")
+
+// InsertLinkedRecords stores records new to the store together with
+// their links, several per statement, as handled (not dirty). It fails
+// with ErrStoredBefore when one of them was stored before (a CRM that
+// repeats a record on a later page of a first pull); the others may be
+// stored by then.
+func (w *WriteTx) InsertLinkedRecords(recs []NewLinkedRecord) error {
 	for part := range slices.Chunk(recs, newRecordRows) {
-		args := make([]any, 0, 8*len(part))
+		args := make([]any, 0, 10*len(part))
 		for _, r := range part {
 			enc := r.Encoded
 			if enc == "" {
 				enc = EncodeValues(r.Fields)
 			}
-			args = append(args, r.Connector, r.RemoteID, enc, r.Hash, nullString(TimeText(r.Modified)), TimeText(r.Pulled), r.Run, nullString(r.Raw))
-		}
-		q := `INSERT INTO records (connector, remote_id, fields, hash, modified_at, pulled_at, seen_run, dirty, raw_hash)
-	VALUES ` + rowList(len(part), `(?, ?, ?, ?, ?, ?, ?, 1, ?)`) + `
-	ON CONFLICT (connector, remote_id) DO UPDATE SET fields = excluded.fields, hash = excluded.hash,
-		modified_at = excluded.modified_at, pulled_at = excluded.pulled_at, seen_run = excluded.seen_run,
-		deleted_at = NULL, raw_hash = excluded.raw_hash, dirty = 1
-	RETURNING rowid, remote_id, entity_id`
-		err := w.query(q, func(rows *sql.Rows) error {
-			var s StoredNew
-			var ent sql.NullInt64
-			if err := rows.Scan(&s.Row, &s.RemoteID, &ent); err != nil {
-				return err
+			var synced sql.NullString
+			if r.Base {
+				synced = sql.NullString{String: enc, Valid: true}
 			}
-			s.EntityID = ent.Int64
-			out = append(out, s)
-			return nil
-		}, args...)
+			args = append(args, r.Connector, r.RemoteID, sql.NullInt64{Int64: r.EntityID, Valid: r.EntityID != 0}, enc, synced, r.Hash,
+				nullString(TimeText(r.Modified)), TimeText(r.Pulled), r.Run, nullString(r.Raw))
+		}
+		q := `INSERT INTO records (connector, remote_id, entity_id, fields, synced, hash, modified_at, pulled_at, seen_run, dirty, raw_hash)
+	VALUES ` + rowList(len(part), `(?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`) + ` ON CONFLICT (connector, remote_id) DO NOTHING`
+		res, err := w.exec(q, args...)
 		if err != nil {
-			return nil, err
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != int64(len(part)) {
+			return ErrStoredBefore
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // TombstoneRecord marks a stored record deleted remotely, to be

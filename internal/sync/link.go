@@ -52,16 +52,28 @@ func (r *run) countPending() error {
 // linkChunk links a chunk of dirty records (read and given their keys
 // by readDirtyRecords and addKeys) in the write transaction w.
 func (r *run) linkChunk(w *state.WriteTx, recs []linkRecord) error {
-	keys, err := r.startChunk(w, recs)
+	lc, err := r.linkRecords(w, recs)
 	if err != nil {
 		return err
 	}
+	lc.countMatched(r)
+	return nil
+}
+
+// linkRecords links a chunk of records in the write transaction w: dirty
+// stored ones, or (with Row 0) records about to be stored, whose links
+// it leaves in the chunk's fresh map for the caller to store with them.
+func (r *run) linkRecords(w *state.WriteTx, recs []linkRecord) (*linkChunk, error) {
+	lc, err := r.startChunk(w, recs)
+	if err != nil {
+		return nil, err
+	}
 	for _, d := range recs {
-		if err := r.linkOne(w, d, keys); err != nil {
-			return fmt.Errorf("link %s/%s: %w", d.Connector, d.RemoteID, err)
+		if err := r.linkOne(w, d, lc); err != nil {
+			return nil, fmt.Errorf("link %s/%s: %w", d.Connector, d.RemoteID, err)
 		}
 	}
-	return keys.flush(w)
+	return lc, lc.flush(w)
 }
 
 // linkRecord is a dirty record with its identity keys (of an unlinked
@@ -116,6 +128,25 @@ type linkChunk struct {
 	// now is when the chunk links (one time for the chunk, so that the
 	// origins of its new entities are written once per connector).
 	now time.Time
+	// fresh holds the links of records not stored yet, by remote id.
+	fresh map[string]freshLink
+	// matched counts, per connector, the records linked to an existing
+	// entity; they reach the run's report once the chunk is done.
+	matched map[string]int
+}
+
+// freshLink is the link of a record not stored yet: its entity, and
+// whether its snapshot is the link's base.
+type freshLink struct {
+	entity int64
+	base   bool
+}
+
+// countMatched adds the chunk's matches to the run's report.
+func (c *linkChunk) countMatched(r *run) {
+	for name, n := range c.matched {
+		r.count(name, func(cr *ConnectorReport) { cr.Matched += n })
+	}
 }
 
 // newEntity gives the record d a new entity, every value from origin,
@@ -147,7 +178,11 @@ func (c *linkChunk) link(d state.DirtyRecord, ent int64) { c.linkAs(d, ent, fals
 // the link's synced base (the entity was made from them, so they are
 // what both agree on), and reconciling has no base to write for it.
 func (c *linkChunk) linkAs(d state.DirtyRecord, ent int64, base bool) {
-	c.links = append(c.links, state.RecordLink{Row: d.Row, EntityID: ent, Base: base})
+	if d.Row == 0 {
+		c.fresh[d.RemoteID] = freshLink{entity: ent, base: base}
+	} else {
+		c.links = append(c.links, state.RecordLink{Row: d.Row, EntityID: ent, Base: base})
+	}
 	if c.linked[ent] == nil {
 		c.linked[ent] = map[string]string{}
 	}
@@ -195,7 +230,8 @@ func (r *run) startChunk(w *state.WriteTx, recs []linkRecord) (*linkChunk, error
 	if err != nil {
 		return nil, err
 	}
-	return &linkChunk{known: known, linked: map[int64]map[string]string{}, nextID: last, origins: map[state.Origin]string{}, now: r.e.now()}, nil
+	return &linkChunk{known: known, linked: map[int64]map[string]string{}, nextID: last, origins: map[state.Origin]string{}, now: r.e.now(),
+		fresh: map[string]freshLink{}, matched: map[string]int{}}, nil
 }
 
 func (r *run) linkOne(w *state.WriteTx, lr linkRecord, lc *linkChunk) error {
@@ -243,7 +279,7 @@ func (r *run) linkOne(w *state.WriteTx, lr linkRecord, lc *linkChunk) error {
 		if err := w.MarkEntityDirty(ent, state.EntityDirty); err != nil {
 			return err
 		}
-		r.count(cn.name, func(c *ConnectorReport) { c.Matched++ })
+		lc.matched[cn.name]++
 		return r.unpark(w, cn.name, d.RemoteID)
 	}
 	if !cn.readable {

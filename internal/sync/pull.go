@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -178,21 +177,15 @@ func (r *run) handlePage(cn *conn, page connectors.Page, fresh, complete bool) e
 			return err
 		}
 	}
-	link := r.linkOnStore && !repeats(page)
-	mapped := r.mapPage(cn, page, stored, link)
-	return r.update(func(w *state.WriteTx) error { return r.storePage(w, cn, page, mapped, stored, complete, link) })
-}
-
-// repeats reports whether a page names a record twice.
-func repeats(page connectors.Page) bool {
-	seen := make(map[string]struct{}, len(page.Records))
-	for _, rec := range page.Records {
-		if _, dup := seen[rec.ID]; dup {
-			return true
-		}
-		seen[rec.ID] = struct{}{}
+	mapped := r.mapPage(cn, page, stored, r.linkOnStore)
+	err := r.update(func(w *state.WriteTx) error { return r.storePage(w, cn, page, mapped, stored, complete, r.linkOnStore) })
+	if r.linkOnStore && errors.Is(err, state.ErrStoredBefore) {
+		// A record taken as new was stored already (the page names it
+		// twice, or a first pull repeats it on a later page): the page
+		// is stored again the ordinary way, its records left to linking.
+		err = r.update(func(w *state.WriteTx) error { return r.storePage(w, cn, page, mapped, stored, complete, false) })
 	}
-	return false
+	return err
 }
 
 // mappedRecord is a pulled record's canonical values, their encoding
@@ -247,6 +240,10 @@ func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped
 	var touched []string
 	var raws []state.RawHash
 	var fresh []int
+	// A page that flags deletions is stored the ordinary way, record by
+	// record in page order: a record it names live and deleted ends as
+	// it says last.
+	link = link && !slices.ContainsFunc(page.Records, func(rec connectors.Record) bool { return rec.Deleted })
 	for i, rec := range page.Records {
 		if rec.ID == "" {
 			continue
@@ -278,7 +275,8 @@ func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped
 			return err
 		}
 	}
-	if err := r.storeNew(w, cn, page, mapped, fresh, now); err != nil {
+	matched, err := r.storeNew(w, cn, page, mapped, fresh, now)
+	if err != nil {
 		return err
 	}
 	if err := w.SetRawHashes(cn.name, raws); err != nil {
@@ -301,47 +299,40 @@ func (r *run) storePage(w *state.WriteTx, cn *conn, page connectors.Page, mapped
 		c.Pulled += pulled
 		c.Changed += changed
 		c.Unchanged += pulled - changed
+		c.Matched += matched
 	})
 	return nil
 }
 
-// storeNew stores the records of a page at idx, new to the store, and
-// links them in the same transaction, a chunk at a time (linkChunk), as
-// linking would right after: the records are not read back, and the
-// writer passes over them once. A record the store held after all (a CRM
-// repeating a record on a later page of a first pull) keeps its link and
-// is left dirty for linking, as PutPulledRecord leaves it.
-func (r *run) storeNew(w *state.WriteTx, cn *conn, page connectors.Page, mapped []mappedRecord, idx []int, now time.Time) error {
-	if len(idx) == 0 {
-		return nil
-	}
-	recs := make([]state.PulledRecord, len(idx))
-	at := make(map[string]int, len(idx))
-	for k, i := range idx {
-		rec, m := page.Records[i], mapped[i]
-		recs[k] = state.PulledRecord{Connector: cn.name, RemoteID: rec.ID, Fields: m.fields, Encoded: m.encoded, Hash: m.hash, Modified: rec.Modified, Pulled: now, Run: r.id, Raw: m.raw, New: true}
-		at[rec.ID] = i
-	}
-	stored, err := w.PutNewRecords(recs)
-	if err != nil {
-		return err
-	}
-	link := make([]linkRecord, 0, len(stored))
-	for _, s := range stored {
-		if s.EntityID != 0 {
-			continue
+// storeNew links the records of a page at idx, new to the store, and
+// stores them with their links, in the transaction that stores the page,
+// a chunk at a time (linkRecords): the writer passes over each record
+// once, and nothing is read back. It returns how many records it linked
+// to existing entities. A record stored before after all fails it with
+// state.ErrStoredBefore.
+func (r *run) storeNew(w *state.WriteTx, cn *conn, page connectors.Page, mapped []mappedRecord, idx []int, now time.Time) (matched int, err error) {
+	for part := range slices.Chunk(idx, chunk) {
+		recs := make([]linkRecord, len(part))
+		for k, i := range part {
+			recs[k] = linkRecord{DirtyRecord: state.DirtyRecord{Connector: cn.name, RemoteID: page.Records[i].ID, Fields: mapped[i].fields}, keys: mapped[i].keys}
 		}
-		m := mapped[at[s.RemoteID]]
-		link = append(link, linkRecord{DirtyRecord: state.DirtyRecord{Row: s.Row, Connector: cn.name, RemoteID: s.RemoteID, Fields: m.fields}, keys: m.keys})
-	}
-	// In pull order, as linking takes them.
-	slices.SortFunc(link, func(a, b linkRecord) int { return cmp.Compare(a.Row, b.Row) })
-	for part := range slices.Chunk(link, chunk) {
-		if err := r.linkChunk(w, part); err != nil {
-			return err
+		lc, err := r.linkRecords(w, recs)
+		if err != nil {
+			return 0, err
 		}
+		out := make([]state.NewLinkedRecord, len(part))
+		for k, i := range part {
+			rec, m := page.Records[i], mapped[i]
+			l := lc.fresh[rec.ID]
+			out[k] = state.NewLinkedRecord{PulledRecord: state.PulledRecord{Connector: cn.name, RemoteID: rec.ID, Fields: m.fields, Encoded: m.encoded, Hash: m.hash,
+				Modified: rec.Modified, Pulled: now, Run: r.id, Raw: m.raw, New: true}, EntityID: l.entity, Base: l.base}
+		}
+		if err := w.InsertLinkedRecords(out); err != nil {
+			return 0, err
+		}
+		matched += lc.matched[cn.name]
 	}
-	return nil
+	return matched, nil
 }
 
 // canonical maps a CRM record to the canonical values this connector
