@@ -52,16 +52,21 @@ const outboxRows = 50
 
 // AddOutboxBatch plans writes, several rows per statement. An item with
 // an ID takes that id (see MaxOutboxID); one without is given the next
-// free one.
+// free one. An item's State and Attempts are stored as given (a State
+// of "" is pending).
 func (w *WriteTx) AddOutboxBatch(items []OutboxItem, now time.Time) error {
 	at := TimeText(now)
 	for part := range slices.Chunk(items, outboxRows) {
 		n := len(part)
-		args := make([]any, 0, 10*n)
+		args := make([]any, 0, 12*n)
 		for _, it := range part {
-			args = append(args, sql.NullInt64{Int64: it.ID, Valid: it.ID != 0}, it.EntityID, it.Connector, it.Op, nullString(it.RemoteID), EncodeValues(it.Fields), EncodeValues(it.Canonical), it.RunID, at, at)
+			st := it.State
+			if st == "" {
+				st = OutboxPending
+			}
+			args = append(args, sql.NullInt64{Int64: it.ID, Valid: it.ID != 0}, it.EntityID, it.Connector, it.Op, nullString(it.RemoteID), EncodeValues(it.Fields), EncodeValues(it.Canonical), st, it.Attempts, it.RunID, at, at)
 		}
-		q := `INSERT INTO outbox (id, entity_id, connector, op, remote_id, fields, canonical, state, run_id, created_at, updated_at) VALUES ` + rowList(n, `(?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)`)
+		q := `INSERT INTO outbox (id, entity_id, connector, op, remote_id, fields, canonical, state, attempts, run_id, created_at, updated_at) VALUES ` + rowList(n, `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if _, err := w.exec(q, args...); err != nil {
 			return err
 		}

@@ -127,7 +127,8 @@ func (r *run) drain(ctx context.Context, cn *conn, f *feed) (err error) {
 			if !r.sendable(cn, it, pulled) {
 				continue
 			}
-			creates = creates || it.Op == state.OpCreate
+			// This run's creates were planned as attempted.
+			creates = creates || it.Op == state.OpCreate && (it.State != state.OutboxAttempted || it.RunID != r.id)
 			batch = append(batch, it)
 		}
 		if !creates {

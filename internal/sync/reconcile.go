@@ -249,8 +249,14 @@ func (r *run) prepare(p *prepared) {
 			p.keepDirty = true
 			continue
 		}
+		// A create is planned as attempted, with this run's attempt: the
+		// drain of this run sends it without marking it first, and one
+		// that a crash left unsent waits, as a sent one would, for a pull
+		// to show the CRM lacks the person (its pull finished now, or the
+		// create would not be planned).
 		p.items = append(p.items, state.OutboxItem{EntityID: d.ID, Connector: cn.name, Op: state.OpCreate,
-			Fields: cn.mapper.CreateFields(res.fields), Canonical: cn.createCanonical(res.fields), RunID: r.id})
+			Fields: cn.mapper.CreateFields(res.fields), Canonical: cn.createCanonical(res.fields), RunID: r.id,
+			State: state.OutboxAttempted, Attempts: 1})
 	}
 }
 
