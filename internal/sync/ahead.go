@@ -41,9 +41,8 @@ type chunked[T any] struct {
 	prepare func(items []T)
 	last    func(*T) int64
 	// inline keeps the reads in the write transaction even outside a dry
-	// run: where the writer's work dominates, or where other work runs
-	// beside the phase (pushes beside reconciliation), a chunk ahead is
-	// memory for little gain.
+	// run: where the writer's work dominates, a chunk ahead is memory
+	// for little gain.
 	inline bool
 	// split reads each chunk in a transaction of the writer's own and
 	// prepares it outside any, so that the writer is free for the work

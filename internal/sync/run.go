@@ -245,7 +245,7 @@ func (r *run) steps(ctx context.Context) error {
 	}
 	// When the outbox holds nothing from earlier runs, every item the
 	// pushes send is planned by this run's reconciliation, and the pushes
-	// start beside it (see beside).
+	// start beside it (see startPushes and drain).
 	var pushed func() error
 	if !r.dry && !r.anyOutbox {
 		pushed = r.startPushes(ctx)
@@ -270,7 +270,6 @@ func (r *run) steps(ctx context.Context) error {
 	if pushed == nil {
 		pushed = r.startPushes(ctx)
 	}
-	r.reconciled()
 	err := pushed()
 	pushed = nil
 	if ctx.Err() != nil {
@@ -282,8 +281,8 @@ func (r *run) steps(ctx context.Context) error {
 // startPushes starts every writable connector's drain. While the run's
 // reconciliation goes on (r.beside is set), a drain sends what each
 // committed chunk planned for its connector, a batch at a time; once
-// reconciled is called, it sends what is left. The returned func waits
-// for the drains and returns their store errors.
+// reconciled is called, it sends what is left. The returned func calls
+// reconciled, waits for the drains and returns their store errors.
 func (r *run) startPushes(ctx context.Context) (wait func() error) {
 	e := r.e
 	dctx, cancel := context.WithCancel(ctx)
