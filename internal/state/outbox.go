@@ -12,7 +12,11 @@ const (
 	OpUpdate = "update"
 	OpDelete = "delete"
 
-	OutboxPending   = "pending"
+	OutboxPending = "pending"
+	// OutboxAttempted is a create that may have reached the CRM: one
+	// sent, or planned to be sent in the run that planned it (the engine
+	// plans creates attempted). It is sent again only after a pull of
+	// its connector has finished.
 	OutboxAttempted = "attempted"
 	OutboxFailed    = "failed"
 	OutboxDone      = "done"
