@@ -215,3 +215,34 @@ func TestPushesWaitForReconciliationOverOlderItems(t *testing.T) {
 	h.build()
 	checkConverged(t, h, people+1)
 }
+
+// Small pages are held for more and stored together, but not for long:
+// with the next page slow to come, the pages in hand are stored within
+// holdPages, and the run ends with every record once.
+func TestSmallPagesAreStoredWhileTheNextIsSlow(t *testing.T) {
+	h := newHarness(t, []string{"a", "b"})
+	const people = 120 // pages of 50: fewer than a chunk in all
+	sharedPeople(h, people)
+	mem := h.conns["a"]
+	storedEarly := false
+	h.wrap["a"] = &fakeConn{mem: mem, pull: func(ctx context.Context, opts connectors.PullOptions, fn connectors.PageFunc) error {
+		return mem.Pull(ctx, opts, func(ctx context.Context, p connectors.Page) error {
+			if p.Done {
+				storedEarly = waitFor(func() bool {
+					return h.count(`SELECT count(*) FROM records WHERE connector = 'a'`) >= people-len(p.Records)
+				})
+			}
+			return fn(ctx, p)
+		})
+	}}
+	h.build()
+	if rep := h.sync(); rep.ExitCode() != 0 {
+		t.Fatalf("exit %d: %+v", rep.ExitCode(), rep)
+	}
+	if !storedEarly {
+		t.Error("a's first pages were not stored while its last page was held back")
+	}
+	h.wrap["a"] = mem
+	h.build()
+	checkConverged(t, h, people)
+}

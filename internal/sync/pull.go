@@ -74,8 +74,12 @@ func (r *run) pullFrom(ctx context.Context, cn *conn, cursor string, last bool) 
 	}
 	// The connector fetches the next page while the one before is mapped
 	// and stored: pages go through a channel of one to a goroutine that
-	// stores them in order. Every page handed over is stored before the
-	// pull is judged, so the page in hand when the run stops is kept.
+	// stores them in order. Small pages are held until a chunk's worth
+	// has come (or holdPages has passed without a page, or the last page
+	// came) and stored together, with the last one's cursor, so that
+	// linking them as they are stored takes chunks of a useful size.
+	// Every page handed over is stored before the pull is judged, so the
+	// pages in hand when the run stops are kept.
 	pages, records := 0, 0
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -94,21 +98,57 @@ func (r *run) pullFrom(ctx context.Context, cn *conn, cursor string, last bool) 
 				}
 			}
 		}()
-		for page := range queue {
-			if storeErr != nil {
-				continue
+		var held []connectors.Page
+		heldRecords := 0
+		store := func() {
+			if len(held) == 0 || storeErr != nil {
+				held, heldRecords = nil, 0
+				return
 			}
+			page := joinPages(held)
+			n := len(held)
+			held, heldRecords = nil, 0
 			if err := r.handlePage(cn, page, fresh, complete); err != nil {
 				storeErr = err
 				cancel()
-				continue
+				return
 			}
-			pages++
+			pages += n
 			records += len(page.Records)
 			if page.Total >= 0 {
 				total = page.Total
 			}
 			r.e.emit(ProgressEvent{Connector: cn.name, Phase: "pull", Pages: pages, Records: records, Total: total, Done: page.Done})
+		}
+		wait := time.NewTimer(holdPages)
+		defer wait.Stop()
+		for {
+			var page connectors.Page
+			var ok bool
+			if len(held) == 0 {
+				page, ok = <-queue
+			} else {
+				select {
+				case page, ok = <-queue:
+				case <-wait.C:
+					store()
+					continue
+				}
+			}
+			if !ok {
+				store()
+				return
+			}
+			if storeErr != nil {
+				continue
+			}
+			held = append(held, page)
+			heldRecords += len(page.Records)
+			if heldRecords >= chunk || page.Done {
+				store()
+			} else if len(held) == 1 {
+				wait.Reset(holdPages)
+			}
 		}
 	})
 	err := func() error {
@@ -155,6 +195,31 @@ func (r *run) pullFrom(ctx context.Context, cn *conn, cursor string, last bool) 
 		return false, err
 	}
 	return true, nil
+}
+
+// holdPages is how long a pull holds small pages for more to come.
+const holdPages = time.Second
+
+// joinPages makes one page of pages pulled one after the other: their
+// records in order, and the position, end and total of the last (the
+// last cursor given, if the last page gives none).
+func joinPages(pages []connectors.Page) connectors.Page {
+	if len(pages) == 1 {
+		return pages[0]
+	}
+	n := 0
+	for _, p := range pages {
+		n += len(p.Records)
+	}
+	last := pages[len(pages)-1]
+	out := connectors.Page{Records: make([]connectors.Record, 0, n), Done: last.Done, Total: last.Total}
+	for _, p := range pages {
+		out.Records = append(out.Records, p.Records...)
+		if p.Cursor != "" {
+			out.Cursor = p.Cursor
+		}
+	}
+	return out
 }
 
 // handlePage maps and stores one pulled page. What the store holds of
