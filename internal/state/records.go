@@ -207,7 +207,11 @@ func (w *WriteTx) InsertLinkedRecords(recs []NewLinkedRecord) error {
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n != int64(len(part)) {
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n != int64(len(part)) {
 			return ErrStoredBefore
 		}
 	}

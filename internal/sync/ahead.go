@@ -123,7 +123,8 @@ func inChunks[T any](ctx context.Context, r *run, phase string, p chunked[T], ap
 				return c.err
 			}
 		}
-		if ahead == nil && p.split && !r.dry {
+		split := ahead == nil && p.split && !r.dry
+		if split {
 			// Read through the writer's connection, prepare with the
 			// writer free for the others, then write.
 			if err := r.update(func(w *state.WriteTx) error { c = p.readChunk(w, after); return nil }); err != nil {
@@ -136,14 +137,14 @@ func inChunks[T any](ctx context.Context, r *run, phase string, p chunked[T], ap
 			}
 		}
 		err := r.update(func(w *state.WriteTx) error {
-			if ahead == nil && (!p.split || r.dry) {
+			if ahead == nil && !split {
 				c = p.readChunk(w, after)
 				p.prepareChunk(&c)
 				c.raise()
 				if c.err != nil {
 					return c.err
 				}
-				if n := len(c.items); n == p.size && !r.dry && !p.inline && !p.split {
+				if n := len(c.items); n == p.size && !r.dry && !p.inline {
 					ahead = readAhead(r, stop, p, p.last(&c.items[n-1]))
 				}
 			}

@@ -242,9 +242,12 @@ func (r *run) handlePage(cn *conn, page connectors.Page, fresh, complete bool) e
 			return err
 		}
 	}
-	mapped := r.mapPage(cn, page, stored, r.linkOnStore)
-	err := r.update(func(w *state.WriteTx) error { return r.storePage(w, cn, page, mapped, stored, complete, r.linkOnStore) })
-	if r.linkOnStore && errors.Is(err, state.ErrStoredBefore) {
+	// Outside a dry run (which links after its pulls, in its one
+	// transaction) the page's new records are linked as it is stored.
+	link := !r.dry
+	mapped := r.mapPage(cn, page, stored, link)
+	err := r.update(func(w *state.WriteTx) error { return r.storePage(w, cn, page, mapped, stored, complete, link) })
+	if link && errors.Is(err, state.ErrStoredBefore) {
 		// A record taken as new was stored already (the page names it
 		// twice, or a first pull repeats it on a later page): the page
 		// is stored again the ordinary way, its records left to linking.
@@ -390,7 +393,7 @@ func (r *run) storeNew(w *state.WriteTx, cn *conn, page connectors.Page, mapped 
 			rec, m := page.Records[i], mapped[i]
 			l := lc.fresh[rec.ID]
 			out[k] = state.NewLinkedRecord{PulledRecord: state.PulledRecord{Connector: cn.name, RemoteID: rec.ID, Fields: m.fields, Encoded: m.encoded, Hash: m.hash,
-				Modified: rec.Modified, Pulled: now, Run: r.id, Raw: m.raw, New: true}, EntityID: l.entity, Base: l.base}
+				Modified: rec.Modified, Pulled: now, Run: r.id, Raw: m.raw}, EntityID: l.entity, Base: l.base}
 		}
 		if err := w.InsertLinkedRecords(out); err != nil {
 			return 0, err

@@ -41,13 +41,9 @@ type run struct {
 	stopped          map[string]bool
 	deletionsBlocked string
 	interrupted      bool
-	// linkOnStore links the records new to the store as the pulls store
-	// them (not in a dry run, which links after its pulls).
-	linkOnStore bool
 	// beside tells each drain what reconciliation planned for its
-	// connector; stopPushes cancels the drains.
-	beside     map[string]*feed
-	stopPushes context.CancelFunc
+	// connector.
+	beside map[string]*feed
 	// outboxID is the last outbox id reconciliation handed out.
 	outboxID int64
 	// anyParked, anyOpenConflict and anyOutbox spare per-record queries
@@ -207,7 +203,6 @@ func (r *run) steps(ctx context.Context) error {
 		if err := r.countPending(); err != nil {
 			return err
 		}
-		r.linkOnStore = true
 	}
 	for i, cn := range e.conns {
 		if r.dry {
@@ -248,10 +243,11 @@ func (r *run) steps(ctx context.Context) error {
 	// start beside it (see startPushes and drain).
 	var pushed func() error
 	if !r.dry && !r.anyOutbox {
-		pushed = r.startPushes(ctx)
+		var stop context.CancelFunc
+		pushed, stop = r.startPushes(ctx)
 		defer func() {
 			if pushed != nil {
-				r.stopPushes()
+				stop()
 				pushed()
 			}
 		}()
@@ -268,7 +264,7 @@ func (r *run) steps(ctx context.Context) error {
 		return nil
 	}
 	if pushed == nil {
-		pushed = r.startPushes(ctx)
+		pushed, _ = r.startPushes(ctx)
 	}
 	err := pushed()
 	pushed = nil
@@ -281,12 +277,12 @@ func (r *run) steps(ctx context.Context) error {
 // startPushes starts every writable connector's drain. While the run's
 // reconciliation goes on (r.beside is set), a drain sends what each
 // committed chunk planned for its connector, a batch at a time; once
-// reconciled is called, it sends what is left. The returned func calls
-// reconciled, waits for the drains and returns their store errors.
-func (r *run) startPushes(ctx context.Context) (wait func() error) {
+// reconciled is called, it sends what is left. wait calls reconciled,
+// waits for the drains and returns their store errors; stop cancels the
+// drains (the writes in hand finish).
+func (r *run) startPushes(ctx context.Context) (wait func() error, stop context.CancelFunc) {
 	e := r.e
 	dctx, cancel := context.WithCancel(ctx)
-	r.stopPushes = cancel
 	r.beside = map[string]*feed{}
 	for _, cn := range e.conns {
 		if cn.writable || cn.del != nil {
@@ -309,7 +305,7 @@ func (r *run) startPushes(ctx context.Context) (wait func() error) {
 		wg.Wait()
 		cancel()
 		return errors.Join(errs...)
-	}
+	}, cancel
 }
 
 // reconciled tells the drains started beside reconciliation that it is
