@@ -1,8 +1,11 @@
 package mapping
 
 import (
+	"fmt"
 	"maps"
+	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/nyaruka/phonenumbers"
@@ -55,4 +58,79 @@ func TestE164NumberIsWhatTheParserReads(t *testing.T) {
 			t.Errorf("e164Number(%q) accepted", v)
 		}
 	}
+}
+
+// A number written with its country code and read without the parser
+// (plusNumber) is the number the parser reads: the example numbers of
+// every region and type in E.164, international and RFC 3966 layout,
+// with a national prefix after the country code, and random digits
+// after every country code with random separators. Where the parser
+// fails, plusNumber declines.
+func TestPlusNumberIsWhatTheParserReads(t *testing.T) {
+	types := []phonenumbers.PhoneNumberType{phonenumbers.FIXED_LINE, phonenumbers.MOBILE, phonenumbers.TOLL_FREE, phonenumbers.PREMIUM_RATE, phonenumbers.VOIP, phonenumbers.PAGER, phonenumbers.UAN, phonenumbers.VOICEMAIL}
+	var inputs []string
+	for _, region := range slices.Sorted(maps.Keys(phonenumbers.GetSupportedRegions())) {
+		for _, typ := range types {
+			ex := phonenumbers.GetExampleNumberForType(region, typ)
+			if ex == nil {
+				continue
+			}
+			intl := phonenumbers.Format(ex, phonenumbers.INTERNATIONAL)
+			cc := fmt.Sprint("+", ex.GetCountryCode())
+			rest := strings.TrimSpace(strings.TrimPrefix(intl, cc))
+			inputs = append(inputs,
+				phonenumbers.Format(ex, phonenumbers.E164), intl,
+				strings.TrimPrefix(phonenumbers.Format(ex, phonenumbers.RFC3966), "tel:"),
+				cc+" 0"+rest, cc+" (0)"+rest, cc+"-"+strings.ReplaceAll(rest, " ", "."),
+				cc+" ("+strings.Replace(rest, " ", ") ", 1))
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	seps := []string{"", "", "", " ", "-", ".", "/", "(", ")", "  "}
+	for cc := range phonenumbers.GetSupportedCallingCodes() {
+		for range 40 {
+			var b strings.Builder
+			fmt.Fprint(&b, "+", cc)
+			for range 1 + rng.IntN(18) {
+				b.WriteString(seps[rng.IntN(len(seps))])
+				b.WriteByte(byte('0' + rng.IntN(10)))
+			}
+			inputs = append(inputs, b.String())
+		}
+	}
+	inputs = append(inputs, "+", "+4", "+44", "+441", "+0441234567", "+9991234567", "+44 20 7946 0958 x12",
+		"+44 20 7946 0958#", "+44 20 7946 0958;ext=1", "++44 20 7946 0958", "+44 20 +7946", "+44 207946095800000000000",
+		"+1 (415) 555-0100", "+33 (0)1 23 45 67 89", "+39 06 1234 5678", "+39 0 6 1234 5678", "+800 1234 5678")
+	fast, agreed := 0, 0
+	for _, v := range inputs {
+		got, ok := plusNumber(v)
+		want, err := phonenumbers.Parse(v, "GB")
+		if !ok {
+			continue
+		}
+		fast++
+		if err != nil {
+			t.Errorf("plusNumber(%q) read a number the parser refuses (%v)", v, err)
+			continue
+		}
+		if g, w := e164(got), e164(want); g != w || got.GetItalianLeadingZero() != want.GetItalianLeadingZero() ||
+			got.GetNumberOfLeadingZeros() != want.GetNumberOfLeadingZeros() || got.GetExtension() != "" || want.GetExtension() != "" {
+			t.Errorf("plusNumber(%q) = %s (leading zero %v, %d), the parser reads %s (%v, %d, extension %q)", v, g,
+				got.GetItalianLeadingZero(), got.GetNumberOfLeadingZeros(), w, want.GetItalianLeadingZero(), want.GetNumberOfLeadingZeros(), want.GetExtension())
+			continue
+		}
+		if phonenumbers.IsPossibleNumber(got) != phonenumbers.IsPossibleNumber(want) {
+			t.Errorf("plusNumber(%q): possible %v, the parser's number %v", v, phonenumbers.IsPossibleNumber(got), phonenumbers.IsPossibleNumber(want))
+			continue
+		}
+		if parsePhone(v, "GB") != e164(want) && phonenumbers.IsPossibleNumber(want) && !want.GetItalianLeadingZero() {
+			t.Errorf("parsePhone(%q) = %q, want %q", v, parsePhone(v, "GB"), e164(want))
+		}
+		agreed++
+	}
+	// Most inputs are read without the parser, or the fast path is gone.
+	if fast < len(inputs)*2/3 {
+		t.Errorf("plusNumber read %d of %d inputs", fast, len(inputs))
+	}
+	t.Logf("%d inputs, %d read without the parser, all as the parser reads them: %v", len(inputs), fast, agreed == fast)
 }

@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -271,8 +272,14 @@ func (p *phoneMemo) put(k phoneKey, v string) {
 // parsePhone is normalizePhone without the memo; v is trimmed and not
 // empty.
 func parsePhone(v, region string) string {
-	num, err := phonenumbers.Parse(v, region)
-	if err != nil || !phonenumbers.IsPossibleNumber(num) {
+	num, ok := plusNumber(v)
+	if !ok {
+		var err error
+		if num, err = phonenumbers.Parse(v, region); err != nil {
+			return v
+		}
+	}
+	if !phonenumbers.IsPossibleNumber(num) {
 		return v
 	}
 	out := e164(num)
@@ -358,34 +365,131 @@ func e164Number(v string) (*phonenumbers.PhoneNumber, bool) {
 		if phonenumbers.GetRegionCodeForCountryCode(cc) == unknownRegion {
 			continue
 		}
-		nsn := v[1+n:]
-		national, err := strconv.ParseUint(nsn, 10, 64)
-		if err != nil {
-			return nil, false
-		}
-		code := int32(cc)
-		num := &phonenumbers.PhoneNumber{CountryCode: &code, NationalNumber: &national}
-		if len(nsn) > 1 && nsn[0] == '0' {
-			yes := true
-			num.ItalianLeadingZero = &yes
-			zeros := int32(1)
-			for int(zeros) < len(nsn)-1 && nsn[zeros] == '0' {
-				zeros++
-			}
-			if zeros != 1 {
-				num.NumberOfLeadingZeros = &zeros
-			}
-		}
 		// The country code and the national number with its leading
 		// zeros are v's digits again: E.164 writes num as v.
-		return num, true
+		return numberOf(cc, v[1+n:])
 	}
 	return nil, false
+}
+
+// numberOf is the number the parser makes of country code cc and the
+// national number nsn (digits): nsn's value, and its leading zeros kept
+// as the parser keeps them.
+func numberOf(cc int, nsn string) (*phonenumbers.PhoneNumber, bool) {
+	national, err := strconv.ParseUint(nsn, 10, 64)
+	if err != nil {
+		return nil, false
+	}
+	code := int32(cc)
+	num := &phonenumbers.PhoneNumber{CountryCode: &code, NationalNumber: &national}
+	if len(nsn) > 1 && nsn[0] == '0' {
+		yes := true
+		num.ItalianLeadingZero = &yes
+		zeros := int32(1)
+		for int(zeros) < len(nsn)-1 && nsn[zeros] == '0' {
+			zeros++
+		}
+		if zeros != 1 {
+			num.NumberOfLeadingZeros = &zeros
+		}
+	}
+	return num, true
 }
 
 // unknownRegion is the phone library's region for a country code it
 // does not know.
 const unknownRegion = "ZZ"
+
+// plusNumber reads a number written with its country code ("+" first,
+// then digits and the separators space, "-", ".", "/" and parentheses,
+// as in "+44 20 7946 0958" or "+1 (415) 555-0100") as the parser reads
+// it, without the parser's search for an extension, a second number or
+// letters, which none of these characters can start. The parser's only
+// other change to such a number is the removal of a national prefix
+// written after the country code ("+44 (0)20 …"): when the country's
+// national prefix pattern matches the start of the national number,
+// ok is false and the caller parses v, as it does for anything else
+// (fewer than three digits, a national number shorter than two or
+// longer than seventeen digits, an unknown country code).
+// TestPlusNumberIsWhatTheParserReads holds it to the parser's reading.
+func plusNumber(v string) (*phonenumbers.PhoneNumber, bool) {
+	if len(v) < 4 || len(v) > 40 || v[0] != '+' {
+		return nil, false
+	}
+	var buf [24]byte
+	digits := buf[:0]
+	for i := 1; i < len(v); i++ {
+		switch c := v[i]; {
+		case c >= '0' && c <= '9':
+			if len(digits) == cap(digits) {
+				return nil, false
+			}
+			digits = append(digits, c)
+		case c == ' ' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')':
+		default:
+			return nil, false
+		}
+	}
+	if len(digits) < 3 || digits[0] == '0' {
+		return nil, false
+	}
+	for n := 1; n <= 3 && n < len(digits); n++ {
+		cc, _ := strconv.Atoi(string(digits[:n]))
+		if phonenumbers.GetRegionCodeForCountryCode(cc) == unknownRegion {
+			continue
+		}
+		nsn := string(digits[n:])
+		if len(nsn) < 2 || len(nsn) > 17 {
+			return nil, false
+		}
+		if p := nationalPrefixPattern(cc); p != nil && p.MatchString(nsn) {
+			return nil, false
+		}
+		return numberOf(cc, nsn)
+	}
+	return nil, false
+}
+
+// nationalPrefixes holds, by country code, the pattern the parser
+// strips from the start of a national number as a national prefix
+// (from the metadata of the country's main region, which the parser
+// uses for a number with a country code); nil where there is none.
+var nationalPrefixes = sync.OnceValue(func() map[int]*regexp.Regexp {
+	out := map[int]*regexp.Regexp{}
+	coll, err := phonenumbers.MetadataCollection()
+	if err != nil {
+		return nil
+	}
+	for _, md := range coll.GetMetadata() {
+		cc := int(md.GetCountryCode())
+		if id := md.GetId(); id != nonGeoRegion && id != phonenumbers.GetRegionCodeForCountryCode(cc) {
+			continue
+		}
+		if p := md.GetNationalPrefixForParsing(); p != "" {
+			out[cc] = regexp.MustCompile("^(?:" + p + ")")
+		} else {
+			out[cc] = nil
+		}
+	}
+	return out
+})
+
+// nonGeoRegion is the phone library's region of non-geographic numbers
+// (+800 and the like).
+const nonGeoRegion = "001"
+
+// nationalPrefixPattern is nationalPrefixes' pattern for cc. A country
+// code the metadata does not list gets a pattern that matches
+// everything, so that such numbers are left to the parser.
+func nationalPrefixPattern(cc int) *regexp.Regexp {
+	p, ok := nationalPrefixes()[cc]
+	if !ok {
+		return matchAll
+	}
+	return p
+}
+
+var matchAll = regexp.MustCompile("")
 
 // isoDateTime matches the leading date of an ISO 8601 date-time.
 const isoDate = "2006-01-02"
