@@ -119,12 +119,13 @@ func TestPlusNumberIsWhatTheParserReads(t *testing.T) {
 				got.GetItalianLeadingZero(), got.GetNumberOfLeadingZeros(), w, want.GetItalianLeadingZero(), want.GetNumberOfLeadingZeros(), want.GetExtension())
 			continue
 		}
-		if phonenumbers.IsPossibleNumber(got) != phonenumbers.IsPossibleNumber(want) {
+		cc, nsn, _ := readPlus(v)
+		if countries()[cc].possible(len(nsn)) != phonenumbers.IsPossibleNumber(want) || phonenumbers.IsPossibleNumber(got) != phonenumbers.IsPossibleNumber(want) {
 			t.Errorf("plusNumber(%q): possible %v, the parser's number %v", v, phonenumbers.IsPossibleNumber(got), phonenumbers.IsPossibleNumber(want))
 			continue
 		}
-		if parsePhone(v, "GB") != e164(want) && phonenumbers.IsPossibleNumber(want) && !want.GetItalianLeadingZero() {
-			t.Errorf("parsePhone(%q) = %q, want %q", v, parsePhone(v, "GB"), e164(want))
+		if parsePhone(v, "GB") != parseOnly(v, "GB") {
+			t.Errorf("parsePhone(%q) = %q, the parser's reading is %q", v, parsePhone(v, "GB"), parseOnly(v, "GB"))
 		}
 		agreed++
 	}
@@ -133,4 +134,20 @@ func TestPlusNumberIsWhatTheParserReads(t *testing.T) {
 		t.Errorf("plusNumber read %d of %d inputs", fast, len(inputs))
 	}
 	t.Logf("%d inputs, %d read without the parser, all as the parser reads them: %v", len(inputs), fast, agreed == fast)
+}
+
+// parseOnly is parsePhone with the parser alone.
+func parseOnly(v, region string) string {
+	num, err := phonenumbers.Parse(v, region)
+	if err != nil || !phonenumbers.IsPossibleNumber(num) {
+		return v
+	}
+	out := e164(num)
+	if num.GetItalianLeadingZero() {
+		again, err := phonenumbers.Parse(out, region)
+		if err != nil || e164(again) != out {
+			return v
+		}
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package mapping
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -272,15 +273,21 @@ func (p *phoneMemo) put(k phoneKey, v string) {
 // parsePhone is normalizePhone without the memo; v is trimmed and not
 // empty.
 func parsePhone(v, region string) string {
-	num, ok := plusNumber(v)
-	if !ok {
-		var err error
-		if num, err = phonenumbers.Parse(v, region); err != nil {
+	var num *phonenumbers.PhoneNumber
+	if cc, nsn, ok := readPlus(v); ok {
+		if !countries()[cc].possible(len(nsn)) {
 			return v
 		}
-	}
-	if !phonenumbers.IsPossibleNumber(num) {
-		return v
+		if nsn[0] != '0' {
+			// What e164 writes of the number: no leading zero to keep.
+			return "+" + strconv.Itoa(cc) + nsn
+		}
+		num, _ = numberOf(cc, nsn)
+	} else {
+		var err error
+		if num, err = phonenumbers.Parse(v, region); err != nil || !phonenumbers.IsPossibleNumber(num) {
+			return v
+		}
 	}
 	out := e164(num)
 	if num.GetItalianLeadingZero() {
@@ -400,11 +407,12 @@ func numberOf(cc int, nsn string) (*phonenumbers.PhoneNumber, bool) {
 // does not know.
 const unknownRegion = "ZZ"
 
-// plusNumber reads a number written with its country code ("+" first,
+// readPlus reads a number written with its country code ("+" first,
 // then digits and the separators space, "-", ".", "/" and parentheses,
 // as in "+44 20 7946 0958" or "+1 (415) 555-0100") as the parser reads
 // it, without the parser's search for an extension, a second number or
-// letters, which none of these characters can start. The parser's only
+// letters, which none of these characters can start: its country code
+// and national number (digits, leading zeros kept). The parser's only
 // other change to such a number is the removal of a national prefix
 // written after the country code ("+44 (0)20 …"): when the country's
 // national prefix pattern matches the start of the national number,
@@ -412,9 +420,9 @@ const unknownRegion = "ZZ"
 // (fewer than three digits, a national number shorter than two or
 // longer than seventeen digits, an unknown country code).
 // TestPlusNumberIsWhatTheParserReads holds it to the parser's reading.
-func plusNumber(v string) (*phonenumbers.PhoneNumber, bool) {
+func readPlus(v string) (cc int, nsn string, ok bool) {
 	if len(v) < 4 || len(v) > 40 || v[0] != '+' {
-		return nil, false
+		return 0, "", false
 	}
 	var buf [24]byte
 	digits := buf[:0]
@@ -422,54 +430,83 @@ func plusNumber(v string) (*phonenumbers.PhoneNumber, bool) {
 		switch c := v[i]; {
 		case c >= '0' && c <= '9':
 			if len(digits) == cap(digits) {
-				return nil, false
+				return 0, "", false
 			}
 			digits = append(digits, c)
 		case c == ' ' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')':
 		default:
-			return nil, false
+			return 0, "", false
 		}
 	}
 	if len(digits) < 3 || digits[0] == '0' {
-		return nil, false
+		return 0, "", false
 	}
 	for n := 1; n <= 3 && n < len(digits); n++ {
-		cc, _ := strconv.Atoi(string(digits[:n]))
-		if phonenumbers.GetRegionCodeForCountryCode(cc) == unknownRegion {
+		cc, _ = strconv.Atoi(string(digits[:n]))
+		c, known := countries()[cc]
+		if !known {
 			continue
 		}
-		nsn := string(digits[n:])
-		if len(nsn) < 2 || len(nsn) > 17 {
-			return nil, false
+		if len(digits)-n < 2 || len(digits)-n > 17 {
+			return 0, "", false
 		}
-		if p := nationalPrefixPattern(cc); p != nil && p.MatchString(nsn) {
-			return nil, false
+		if c.nationalPrefix != nil && c.nationalPrefix.Match(digits[n:]) {
+			return 0, "", false
 		}
-		return numberOf(cc, nsn)
+		return cc, string(digits[n:]), true
 	}
-	return nil, false
+	return 0, "", false
 }
 
-// nationalPrefixes holds, by country code, the pattern the parser
-// strips from the start of a national number as a national prefix
-// (from the metadata of the country's main region, which the parser
-// uses for a number with a country code); nil where there is none.
-var nationalPrefixes = sync.OnceValue(func() map[int]*regexp.Regexp {
-	out := map[int]*regexp.Regexp{}
+// plusNumber is readPlus's number, as the parser makes it.
+func plusNumber(v string) (*phonenumbers.PhoneNumber, bool) {
+	cc, nsn, ok := readPlus(v)
+	if !ok {
+		return nil, false
+	}
+	return numberOf(cc, nsn)
+}
+
+// country is what readPlus and parsePhone need of a country code's
+// metadata (that of its main region, which the parser uses for a number
+// written with a country code).
+type country struct {
+	// nationalPrefix matches a national prefix at the start of a
+	// national number; nil where the country has none.
+	nationalPrefix *regexp.Regexp
+	// lengths has bit n set when a national number of n digits is a
+	// possible number (phonenumbers.IsPossibleNumber).
+	lengths uint64
+}
+
+func (c country) possible(n int) bool { return n < 64 && c.lengths&(1<<n) != 0 }
+
+// countries holds what readPlus needs of every country code the phone
+// library knows, by country code, made the first time it is needed.
+var countries = sync.OnceValue(func() map[int]country {
+	out := map[int]country{}
 	coll, err := phonenumbers.MetadataCollection()
 	if err != nil {
-		return nil
+		return out
 	}
 	for _, md := range coll.GetMetadata() {
 		cc := int(md.GetCountryCode())
 		if id := md.GetId(); id != nonGeoRegion && id != phonenumbers.GetRegionCodeForCountryCode(cc) {
 			continue
 		}
+		var c country
 		if p := md.GetNationalPrefixForParsing(); p != "" {
-			out[cc] = regexp.MustCompile("^(?:" + p + ")")
-		} else {
-			out[cc] = nil
+			c.nationalPrefix = regexp.MustCompile("^(?:" + p + ")")
 		}
+		gd := md.GetGeneralDesc()
+		if lengths := gd.GetPossibleLength(); len(lengths) > 0 && lengths[0] != -1 {
+			for _, n := range slices.Concat(lengths, gd.GetPossibleLengthLocalOnly()) {
+				if n > 0 && n < 64 {
+					c.lengths |= 1 << n
+				}
+			}
+		}
+		out[cc] = c
 	}
 	return out
 })
@@ -477,19 +514,6 @@ var nationalPrefixes = sync.OnceValue(func() map[int]*regexp.Regexp {
 // nonGeoRegion is the phone library's region of non-geographic numbers
 // (+800 and the like).
 const nonGeoRegion = "001"
-
-// nationalPrefixPattern is nationalPrefixes' pattern for cc. A country
-// code the metadata does not list gets a pattern that matches
-// everything, so that such numbers are left to the parser.
-func nationalPrefixPattern(cc int) *regexp.Regexp {
-	p, ok := nationalPrefixes()[cc]
-	if !ok {
-		return matchAll
-	}
-	return p
-}
-
-var matchAll = regexp.MustCompile("")
 
 // isoDateTime matches the leading date of an ISO 8601 date-time.
 const isoDate = "2006-01-02"
