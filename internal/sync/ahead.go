@@ -50,6 +50,11 @@ type chunked[T any] struct {
 	// chunk is prepared, and no chunk waits ahead in memory with a
 	// reader connection's page cache.
 	split bool
+	// aheadAfter, when set, ends split once that many items were
+	// handled: the chunks after are read ahead (see readAhead), which
+	// costs a reader connection's page cache and a chunk in memory
+	// whatever the size of the phase, and pays only on a long one.
+	aheadAfter int
 	// committed, when set, is called with each chunk once its write
 	// transaction has committed.
 	committed func(items []T)
@@ -162,6 +167,10 @@ func inChunks[T any](ctx context.Context, r *run, phase string, p chunked[T], ap
 		}
 		after = p.last(&c.items[n-1])
 		handled += n
+		if split && p.aheadAfter > 0 && handled >= p.aheadAfter && n == p.size {
+			r.e.log.Debug("reading ahead", "run", r.id, "phase", phase, "after", handled)
+			ahead = readAhead(r, stop, p, after)
+		}
 		r.e.emit(ProgressEvent{Phase: phase, Records: handled, Total: -1})
 	}
 }

@@ -80,6 +80,9 @@ type Engine struct {
 	rank map[string]int
 	// checkpointEvery is the interval of the run's checkpoints.
 	checkpointEvery time.Duration
+	// aheadAfter is how many entities reconciliation reads through the
+	// writer before it reads ahead (reconcileAheadAfter).
+	aheadAfter int
 }
 
 // conn is one configured connector with what the engine needs of it.
@@ -170,7 +173,7 @@ func New(o Options) (*Engine, error) {
 	if o.Config == nil || o.Store == nil {
 		return nil, errors.New("engine: config and store are required")
 	}
-	e := &Engine{cfg: o.Config, store: o.Store, log: o.Logger, now: o.Now, progress: o.Progress, byName: map[string]*conn{}, rank: map[string]int{}, checkpointEvery: checkpointEvery}
+	e := &Engine{cfg: o.Config, store: o.Store, log: o.Logger, now: o.Now, progress: o.Progress, byName: map[string]*conn{}, rank: map[string]int{}, checkpointEvery: checkpointEvery, aheadAfter: reconcileAheadAfter}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}

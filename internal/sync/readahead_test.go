@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"testing"
@@ -13,12 +14,26 @@ import (
 
 // Over several chunks of entities, the run (which reads each chunk in a
 // transaction of its own and prepares it outside any, while the pushes
-// run beside it) plans exactly what a dry run (which reads every chunk in
-// its one transaction) plans, and does it: no duplicates, no person
-// missed, nothing left to write. (TestPushesWaitForReconciliationOverOlderItems
-// runs the chunks read ahead on a reader connection.)
+// run beside it, and after aheadAfter entities reads the chunks ahead on
+// a reader connection) plans exactly what a dry run (which reads every
+// chunk in its one transaction) plans, and does it: no duplicates, no
+// person missed, nothing left to write.
+// (TestPushesWaitForReconciliationOverOlderItems runs all chunks read
+// ahead.)
 func TestChunksReadAheadPlanWhatTheDryRunPlans(t *testing.T) {
+	for _, ahead := range []bool{false, true} {
+		t.Run(fmt.Sprint("ahead=", ahead), func(t *testing.T) { testChunksPlanWhatTheDryRunPlans(t, ahead) })
+	}
+}
+
+func testChunksPlanWhatTheDryRunPlans(t *testing.T, ahead bool) {
 	h := newHarness(t, []string{"a", "b"})
+	var logs syncBuffer
+	h.logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h.build()
+	if ahead {
+		h.eng.aheadAfter = 2 * entityChunk
+	}
 	const people = 4*entityChunk + 100
 	for i := range people {
 		v := map[string]string{"given_name": fmt.Sprint("P", i), "family_name": "X", "email": fmt.Sprintf("p%d@example.com", i)}
@@ -34,6 +49,9 @@ func TestChunksReadAheadPlanWhatTheDryRunPlans(t *testing.T) {
 	rep := h.sync()
 	if rep.ExitCode() != 0 {
 		t.Fatalf("exit %d: %+v", rep.ExitCode(), rep)
+	}
+	if read := strings.Contains(logs.String(), `msg="reading ahead" run=2 phase=reconcile after=500`); read != ahead {
+		t.Errorf("reconciliation read ahead: %v, want %v", read, ahead)
 	}
 	for i, c := range rep.Connectors {
 		if d := dry.Connectors[i]; c.Created != d.Created || c.Updated != d.Updated {
