@@ -373,7 +373,10 @@ type Link struct {
 	Fields Values
 	// Synced is the base of the merge; nil for a link never reconciled.
 	// It may be the same map as Fields: neither is changed in place.
-	Synced   Values
+	Synced Values
+	// Settled says the stored base is the stored snapshot: SyncLinks
+	// has nothing to write for this link.
+	Settled  bool
 	Modified time.Time
 	Pulled   time.Time
 	Deleted  bool
@@ -405,7 +408,8 @@ func decodeLink(connector, remoteID, fields string, synced, mod sql.NullString, 
 	if synced.Valid {
 		// Once a link is reconciled its base is usually its snapshot:
 		// both are then the same map (see Link).
-		if synced.String == fields && l.Fields != nil {
+		l.Settled = synced.String == fields
+		if l.Settled && l.Fields != nil {
 			l.Synced = l.Fields
 		} else if l.Synced, err = DecodeValues(synced.String); err != nil {
 			return l, err

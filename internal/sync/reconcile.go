@@ -172,6 +172,9 @@ func spread(n int, fn func(i int)) (wait func()) {
 type prepared struct {
 	d     state.DirtyEntity
 	sides []side
+	// settled says every side's base already is its snapshot, so that
+	// there is no new base to write (state.Link.Settled).
+	settled bool
 	// present holds the connectors linked to the entity (live or not).
 	present map[string]bool
 	// open holds the entity's open conflicts (when the store has any).
@@ -207,6 +210,10 @@ func (r *run) prepare(p *prepared) {
 		}
 		p.sides = append(p.sides, side{cn: cn, link: l})
 		liveReadable = liveReadable || cn.readable
+	}
+	p.settled = true
+	for _, s := range p.sides {
+		p.settled = p.settled && s.link.Settled
 	}
 	p.res = e.merge(d.ID, d.Fields, p.sides, p.open, r.id)
 	res := &p.res
@@ -315,7 +322,7 @@ func (r *run) reconcileOne(w *state.WriteTx, pe *prepared, p *plan) error {
 	}
 	// Each link's current values are now accounted for: they are its new
 	// base. Values still to be written are in the outbox.
-	if len(pe.sides) > 0 {
+	if len(pe.sides) > 0 && !pe.settled {
 		p.synced = append(p.synced, id)
 	}
 	// The new plan replaces what an earlier run planned and did not send.
