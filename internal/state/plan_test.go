@@ -22,6 +22,7 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 		{"RecordHashes", recordHashesQuery(2), []any{"a", "1", "2"}, "records USING INDEX sqlite_autoindex_records_1 (connector=? AND remote_id=?)"},
 		{"CountLive", countLiveQuery, []any{"a"}, "records USING COVERING INDEX records_live"},
 		{"MatchIdentities", matchIdentitiesQuery(2), []any{"email", "a@example.com", "phone", "+441234567890"}, "k USING PRIMARY KEY (kind=? AND value=?)"},
+		{"LinksOf", linksOfQuery, []any{"[1]"}, "records USING INDEX records_link (entity_id=?)"},
 		{"SyncLinks", syncLinksQuery, []any{"[1]", `["a"]`}, "records USING INDEX records_link"},
 		{"ClearEntitiesDirty", clearEntitiesDirtyQuery, []any{"[1]"}, "entities USING INTEGER PRIMARY KEY"},
 		{"DeleteOutboxItems", deleteOutboxItemsQuery, []any{"[1]"}, "outbox USING INTEGER PRIMARY KEY"},

@@ -424,17 +424,40 @@ func decodeLink(connector, remoteID, fields string, synced, mod sql.NullString, 
 	return l, nil
 }
 
-// LinkedRecord returns the record of connector linked to an entity.
-func (w *WriteTx) LinkedRecord(entityID int64, connector string) (remoteID string, deleted, found bool, err error) {
-	var del sql.NullString
-	err = w.queryRow(`SELECT remote_id, deleted_at FROM records WHERE entity_id = ? AND connector = ?`, entityID, connector).Scan(&remoteID, &del)
-	if err == sql.ErrNoRows {
-		return "", false, false, nil
+// LinkRef is the record of one connector linked to an entity.
+type LinkRef struct {
+	RemoteID string
+	Deleted  bool
+}
+
+// EntityConnector names an entity's link to one connector.
+type EntityConnector struct {
+	EntityID  int64
+	Connector string
+}
+
+const linksOfQuery = `SELECT entity_id, connector, remote_id, deleted_at FROM records INDEXED BY records_link
+	WHERE entity_id IN (SELECT value FROM json_each(?))`
+
+// LinksOf returns the records linked to the entities ids, by entity and
+// connector: LinkedRecord for many entities in one query.
+func (w *WriteTx) LinksOf(ids []int64) (map[EntityConnector]LinkRef, error) {
+	out := make(map[EntityConnector]LinkRef, len(ids))
+	if len(ids) == 0 {
+		return out, nil
 	}
-	if err != nil {
-		return "", false, false, err
-	}
-	return remoteID, del.Valid, true, nil
+	err := w.query(linksOfQuery, func(rows *sql.Rows) error {
+		var k EntityConnector
+		var l LinkRef
+		var del sql.NullString
+		if err := rows.Scan(&k.EntityID, &k.Connector, &l.RemoteID, &del); err != nil {
+			return err
+		}
+		l.Deleted = del.Valid
+		out[k] = l
+		return nil
+	}, jsonIDs(ids))
+	return out, err
 }
 
 // SetPushed stores what a successful push left on the remote side: the

@@ -137,3 +137,30 @@ func TestSharedPhoneDoesNotBlockEmailMatch(t *testing.T) {
 		t.Errorf("Ann's family name on a = %q, want Lee", got)
 	}
 }
+
+// A second record of one CRM for a person already linked to a record of
+// that CRM in an earlier run is parked, not merged into the contact:
+// the CRM holds the person twice.
+func TestLaterDuplicateInOneCRMIsParked(t *testing.T) {
+	h := newHarness(t, []string{"a", "b"})
+	h.insert("a", map[string]string{"given_name": "Ann", "email": "ann@example.com"})
+	h.sync()
+	h.tick()
+	h.insert("a", map[string]string{"given_name": "Ann (copy)", "email": "ANN@example.com"})
+	rep := h.sync()
+	if rep.Parked != 1 || rep.Connectors[0].Matched != 0 {
+		t.Fatalf("parked %d, matched %d; want 1 and 0", rep.Parked, rep.Connectors[0].Matched)
+	}
+	st := h.status()
+	if len(st.Parked) != 1 || !strings.Contains(st.Parked[0].Reason, "already linked to a record") {
+		t.Fatalf("parked: %+v", st.Parked)
+	}
+	if st.Entities != 1 {
+		t.Errorf("%d contacts, want 1", st.Entities)
+	}
+	for _, v := range h.canonicalRows("b") {
+		if v["given_name"] != "Ann" {
+			t.Errorf("b holds %v, want Ann's values only", v)
+		}
+	}
+}

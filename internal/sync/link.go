@@ -133,6 +133,9 @@ type linkChunk struct {
 	// matched counts, per connector, the records linked to an existing
 	// entity; they reach the run's report once the chunk is done.
 	matched map[string]int
+	// stored holds the links of the stored entities that any key of the
+	// chunk matched, as the chunk began.
+	stored map[state.EntityConnector]state.LinkRef
 }
 
 // freshLink is the link of a record not stored yet: its entity, and
@@ -190,18 +193,16 @@ func (c *linkChunk) linkAs(d state.DirtyRecord, ent int64, base bool) {
 }
 
 // linkedRecord is WriteTx.LinkedRecord, counting the chunk's own links.
-func (c *linkChunk) linkedRecord(w *state.WriteTx, ent int64, connector string) (remoteID string, deleted, found bool, err error) {
+// A stored entity a record can match is one that a key of the chunk
+// matched as it began (known), whose links the chunk read then (stored);
+// since then only the chunk linked records to it.
+func (c *linkChunk) linkedRecord(ent int64, connector string) (remoteID string, deleted, found bool) {
 	if id, ok := c.linked[ent][connector]; ok {
-		return id, false, true, nil
+		return id, false, true
 	}
-	if ent > c.lastStored() {
-		return "", false, false, nil
-	}
-	return w.LinkedRecord(ent, connector)
+	l, ok := c.stored[state.EntityConnector{EntityID: ent, Connector: connector}]
+	return l.RemoteID, l.Deleted, ok
 }
-
-// lastStored is the last entity id that existed before the chunk.
-func (c *linkChunk) lastStored() int64 { return c.nextID - int64(len(c.entities)) }
 
 // flush writes what the chunk made: entities, then their keys and the
 // links that refer to them.
@@ -230,8 +231,17 @@ func (r *run) startChunk(w *state.WriteTx, recs []linkRecord) (*linkChunk, error
 	if err != nil {
 		return nil, err
 	}
+	var ids []int64
+	for _, ents := range known {
+		ids = append(ids, ents...)
+	}
+	slices.Sort(ids)
+	stored, err := w.LinksOf(slices.Compact(ids))
+	if err != nil {
+		return nil, err
+	}
 	return &linkChunk{known: known, linked: map[int64]map[string]string{}, nextID: last, origins: map[state.Origin]string{}, now: r.e.now(),
-		fresh: map[string]freshLink{}, matched: map[string]int{}}, nil
+		fresh: map[string]freshLink{}, matched: map[string]int{}, stored: stored}, nil
 }
 
 func (r *run) linkOne(w *state.WriteTx, lr linkRecord, lc *linkChunk) error {
@@ -254,10 +264,7 @@ func (r *run) linkOne(w *state.WriteTx, lr linkRecord, lc *linkChunk) error {
 		return r.park(w, d, reason, matches)
 	case len(matches) == 1:
 		ent := matches[0]
-		other, deleted, found, err := lc.linkedRecord(w, ent, cn.name)
-		if err != nil {
-			return err
-		}
+		other, deleted, found := lc.linkedRecord(ent, cn.name)
 		if found && !deleted {
 			reason := fmt.Sprintf("matches contact %d by %s, which is already linked to %s record %s", ent, kind, cn.name, other)
 			return r.park(w, d, reason, matches)
