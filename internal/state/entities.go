@@ -218,7 +218,8 @@ type DirtyEntity struct {
 }
 
 const dirtyEntityBatchQuery = `WITH ids AS (SELECT id, fields, dirty, deleted_at FROM entities WHERE dirty <> 0 AND id > ? ORDER BY id LIMIT ?)
-	SELECT ids.id, ids.fields, ids.dirty, ids.deleted_at, r.connector, r.remote_id, r.fields,
+	SELECT ids.id, ids.fields, ids.dirty, ids.deleted_at, r.connector, r.remote_id,
+		CASE WHEN r.fields IS NOT ids.fields THEN r.fields END, r.fields IS ids.fields,
 		CASE WHEN r.synced IS NOT r.fields THEN r.synced END, r.synced IS r.fields, r.modified_at, r.pulled_at, r.deleted_at
 	FROM ids LEFT JOIN records r ON r.entity_id = ids.id ORDER BY ids.id, r.connector`
 
@@ -236,10 +237,12 @@ func (w *WriteTx) DirtyEntityBatch(after int64, limit int) ([]DirtyEntity, error
 			edel                         sql.NullString
 			conn, remote, fields, pulled sql.NullString
 			synced, mod, del             sql.NullString
-			same                         sql.NullBool
+			agreed, same                 sql.NullBool
 		)
-		// A base equal to the snapshot (most links) is not read twice.
-		if err := rows.Scan(&id, &efields, &dirty, &edel, &conn, &remote, &fields, &synced, &same, &mod, &pulled, &del); err != nil {
+		// A snapshot equal to the entity's values, and a base equal to
+		// the snapshot (most links), are not read twice: they are the
+		// same map (see Link).
+		if err := rows.Scan(&id, &efields, &dirty, &edel, &conn, &remote, &fields, &agreed, &synced, &same, &mod, &pulled, &del); err != nil {
 			return err
 		}
 		if len(out) == 0 || out[len(out)-1].ID != id {
@@ -252,10 +255,14 @@ func (w *WriteTx) DirtyEntityBatch(after int64, limit int) ([]DirtyEntity, error
 		if !conn.Valid {
 			return nil
 		}
-		if same.Bool {
-			synced = fields
+		var decoded Values
+		if agreed.Bool {
+			fields.String, decoded = efields, out[len(out)-1].Fields
 		}
-		l, err := decodeLink(conn.String, remote.String, fields.String, synced, mod, pulled.String, del)
+		if same.Bool {
+			synced = sql.NullString{String: fields.String, Valid: true}
+		}
+		l, err := decodeLink(conn.String, remote.String, fields.String, decoded, synced, mod, pulled.String, del)
 		if err != nil {
 			return err
 		}

@@ -369,7 +369,9 @@ func (w *WriteTx) UnlinkRecord(connector, remoteID string) error {
 // Link is a record linked to an entity, as the merge sees it.
 type Link struct {
 	Connector, RemoteID string
-	// Fields is the last pulled (or pushed) snapshot.
+	// Fields is the last pulled (or pushed) snapshot. DirtyEntityBatch
+	// gives it as the entity's own Fields map when the values are the
+	// same: neither is changed in place.
 	Fields Values
 	// Synced is the base of the merge; nil for a link never reconciled.
 	// It may be the same map as Fields: neither is changed in place.
@@ -391,19 +393,22 @@ func (w *WriteTx) EntityLinks(entityID int64) ([]Link, error) {
 		if err := rows.Scan(&connector, &remoteID, &fields, &synced, &mod, &pulled, &del); err != nil {
 			return err
 		}
-		l, err := decodeLink(connector, remoteID, fields, synced, mod, pulled, del)
+		l, err := decodeLink(connector, remoteID, fields, nil, synced, mod, pulled, del)
 		out = append(out, l)
 		return err
 	}, entityID)
 	return out, err
 }
 
-// decodeLink builds a Link from its records columns.
-func decodeLink(connector, remoteID, fields string, synced, mod sql.NullString, pulled string, del sql.NullString) (Link, error) {
-	l := Link{Connector: connector, RemoteID: remoteID}
+// decodeLink builds a Link from its records columns; decoded, when not
+// nil, is fields decoded already.
+func decodeLink(connector, remoteID, fields string, decoded Values, synced, mod sql.NullString, pulled string, del sql.NullString) (Link, error) {
+	l := Link{Connector: connector, RemoteID: remoteID, Fields: decoded}
 	var err error
-	if l.Fields, err = DecodeValues(fields); err != nil {
-		return l, err
+	if decoded == nil {
+		if l.Fields, err = DecodeValues(fields); err != nil {
+			return l, err
+		}
 	}
 	if synced.Valid {
 		// Once a link is reconciled its base is usually its snapshot:

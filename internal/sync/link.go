@@ -118,9 +118,9 @@ type linkChunk struct {
 	keys     []state.EntityKey
 	entities []state.NewEntity
 	links    []state.RecordLink
-	// linked holds, per entity, the records the chunk linked to it by
+	// linked holds the records the chunk linked, by entity and
 	// connector.
-	linked map[int64]map[string]string
+	linked map[state.EntityConnector]string
 	// nextID is the id of the next new entity.
 	nextID int64
 	// origins memoises the origins JSON of new entities.
@@ -186,10 +186,7 @@ func (c *linkChunk) linkAs(d state.DirtyRecord, ent int64, base bool) {
 	} else {
 		c.links = append(c.links, state.RecordLink{Row: d.Row, EntityID: ent, Base: base})
 	}
-	if c.linked[ent] == nil {
-		c.linked[ent] = map[string]string{}
-	}
-	c.linked[ent][d.Connector] = d.RemoteID
+	c.linked[state.EntityConnector{EntityID: ent, Connector: d.Connector}] = d.RemoteID
 }
 
 // linkedRecord is WriteTx.LinkedRecord, counting the chunk's own links.
@@ -197,7 +194,7 @@ func (c *linkChunk) linkAs(d state.DirtyRecord, ent int64, base bool) {
 // matched as it began (known), whose links the chunk read then (stored);
 // since then only the chunk linked records to it.
 func (c *linkChunk) linkedRecord(ent int64, connector string) (remoteID string, deleted, found bool) {
-	if id, ok := c.linked[ent][connector]; ok {
+	if id, ok := c.linked[state.EntityConnector{EntityID: ent, Connector: connector}]; ok {
 		return id, false, true
 	}
 	l, ok := c.stored[state.EntityConnector{EntityID: ent, Connector: connector}]
@@ -240,7 +237,7 @@ func (r *run) startChunk(w *state.WriteTx, recs []linkRecord) (*linkChunk, error
 	if err != nil {
 		return nil, err
 	}
-	return &linkChunk{known: known, linked: map[int64]map[string]string{}, nextID: last, origins: map[state.Origin]string{}, now: r.e.now(),
+	return &linkChunk{known: known, linked: map[state.EntityConnector]string{}, nextID: last, origins: map[state.Origin]string{}, now: r.e.now(),
 		fresh: map[string]freshLink{}, matched: map[string]int{}, stored: stored}, nil
 }
 
