@@ -148,9 +148,9 @@ func (w *WriteTx) MatchIdentities(keys []IdentityKey) (map[IdentityKey][]int64, 
 		for _, k := range part {
 			args = append(args, k.Kind, k.Value)
 		}
+		var k IdentityKey
+		var id int64
 		err := w.query(matchIdentitiesQuery(n), func(rows *sql.Rows) error {
-			var k IdentityKey
-			var id int64
 			if err := rows.Scan(&k.Kind, &k.Value, &id); err != nil {
 				return err
 			}
@@ -229,16 +229,18 @@ const dirtyEntityBatchQuery = `WITH ids AS (SELECT id, fields, dirty, deleted_at
 // entity.
 func (w *WriteTx) DirtyEntityBatch(after int64, limit int) ([]DirtyEntity, error) {
 	var out []DirtyEntity
+	// Scanned into once for all rows (declared in the func, each row's
+	// would be allocated anew).
+	var (
+		id                           int64
+		efields                      string
+		dirty                        int
+		edel                         sql.NullString
+		conn, remote, fields, pulled sql.NullString
+		synced, mod, del             sql.NullString
+		agreed, same                 sql.NullBool
+	)
 	err := w.query(dirtyEntityBatchQuery, func(rows *sql.Rows) error {
-		var (
-			id                           int64
-			efields                      string
-			dirty                        int
-			edel                         sql.NullString
-			conn, remote, fields, pulled sql.NullString
-			synced, mod, del             sql.NullString
-			agreed, same                 sql.NullBool
-		)
 		// A snapshot equal to the entity's values, and a base equal to
 		// the snapshot (most links), are not read twice: they are the
 		// same map (see Link).

@@ -68,7 +68,7 @@ func (w *WriteTx) AddOutboxBatch(items []OutboxItem, now time.Time) error {
 			if st == "" {
 				st = OutboxPending
 			}
-			args = append(args, sql.NullInt64{Int64: it.ID, Valid: it.ID != 0}, it.EntityID, it.Connector, it.Op, nullString(it.RemoteID), EncodeValues(it.Fields), EncodeValues(it.Canonical), st, it.Attempts, it.RunID, at, at)
+			args = append(args, nullInt(it.ID), it.EntityID, it.Connector, it.Op, nullString(it.RemoteID), EncodeValues(it.Fields), EncodeValues(it.Canonical), st, it.Attempts, it.RunID, at, at)
 		}
 		q := `INSERT INTO outbox (id, entity_id, connector, op, remote_id, fields, canonical, state, attempts, run_id, created_at, updated_at) VALUES ` + rowList(n, `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if _, err := w.exec(q, args...); err != nil {
@@ -164,29 +164,35 @@ const outboxCols = `id, entity_id, connector, op, remote_id, fields, canonical, 
 
 func (w *WriteTx) scanOutbox(query string, args ...any) ([]OutboxItem, error) {
 	var out []OutboxItem
+	var sc outboxScan
 	err := w.query(query, func(rows *sql.Rows) error {
-		it, err := scanOutboxRow(rows)
+		it, err := sc.row(rows)
 		out = append(out, it)
 		return err
 	}, args...)
 	return out, err
 }
 
-func scanOutboxRow(rows *sql.Rows) (OutboxItem, error) {
+// outboxScan scans outbox rows (outboxCols), its columns scanned into
+// once for all rows.
+type outboxScan struct {
+	remote, lastErr        sql.NullString
+	run                    sql.NullInt64
+	fields, canon, updated string
+}
+
+func (sc *outboxScan) row(rows *sql.Rows) (OutboxItem, error) {
 	var it OutboxItem
-	var remote, lastErr sql.NullString
-	var run sql.NullInt64
-	var fields, canon, updated string
-	if err := rows.Scan(&it.ID, &it.EntityID, &it.Connector, &it.Op, &remote, &fields, &canon, &it.State, &it.Attempts, &lastErr, &run, &updated); err != nil {
+	if err := rows.Scan(&it.ID, &it.EntityID, &it.Connector, &it.Op, &sc.remote, &sc.fields, &sc.canon, &it.State, &it.Attempts, &sc.lastErr, &sc.run, &sc.updated); err != nil {
 		return it, err
 	}
-	it.RemoteID, it.LastError, it.RunID = remote.String, lastErr.String, run.Int64
-	it.UpdatedAt = ParseTime(updated)
+	it.RemoteID, it.LastError, it.RunID = sc.remote.String, sc.lastErr.String, sc.run.Int64
+	it.UpdatedAt = ParseTime(sc.updated)
 	var err error
-	if it.Fields, err = DecodeValues(fields); err != nil {
+	if it.Fields, err = DecodeValues(sc.fields); err != nil {
 		return it, err
 	}
-	it.Canonical, err = DecodeValues(canon)
+	it.Canonical, err = DecodeValues(sc.canon)
 	return it, err
 }
 

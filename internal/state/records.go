@@ -194,11 +194,11 @@ func (w *WriteTx) InsertLinkedRecords(recs []NewLinkedRecord) error {
 			if enc == "" {
 				enc = EncodeValues(r.Fields)
 			}
-			var synced sql.NullString
+			var synced any
 			if r.Base {
-				synced = sql.NullString{String: enc, Valid: true}
+				synced = enc
 			}
-			args = append(args, r.Connector, r.RemoteID, sql.NullInt64{Int64: r.EntityID, Valid: r.EntityID != 0}, enc, synced, r.Hash,
+			args = append(args, r.Connector, r.RemoteID, nullInt(r.EntityID), enc, synced, r.Hash,
 				nullString(TimeText(r.Modified)), TimeText(r.Pulled), r.Run, nullString(r.Raw))
 		}
 		q := `INSERT INTO records (connector, remote_id, entity_id, fields, synced, hash, modified_at, pulled_at, seen_run, dirty, raw_hash)
@@ -451,10 +451,10 @@ func (w *WriteTx) LinksOf(ids []int64) (map[EntityConnector]LinkRef, error) {
 	if len(ids) == 0 {
 		return out, nil
 	}
+	var k EntityConnector
+	var l LinkRef
+	var del sql.NullString
 	err := w.query(linksOfQuery, func(rows *sql.Rows) error {
-		var k EntityConnector
-		var l LinkRef
-		var del sql.NullString
 		if err := rows.Scan(&k.EntityID, &k.Connector, &l.RemoteID, &del); err != nil {
 			return err
 		}

@@ -124,8 +124,9 @@ func (s *Store) Status(ctx context.Context) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
+	var sc outboxScan
 	err = q(`SELECT `+outboxCols+` FROM outbox WHERE state IN ('failed', 'attempted') ORDER BY id LIMIT ?`, func(rows *sql.Rows) error {
-		it, err := scanOutboxRow(rows)
+		it, err := sc.row(rows)
 		st.Failures = append(st.Failures, it)
 		return err
 	}, statusList)

@@ -203,8 +203,21 @@ func DecodeValues(s string) (Values, error) {
 	return v, nil
 }
 
-func nullString(s string) sql.NullString {
-	return sql.NullString{String: s, Valid: s != ""}
+// nullString is s as a statement argument, NULL for "" (a nil, not an
+// sql.NullString: database/sql takes it without a Valuer call).
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// nullInt is n as a statement argument, NULL for 0.
+func nullInt(n int64) any {
+	if n == 0 {
+		return nil
+	}
+	return n
 }
 
 // decodeFlat reads the common form EncodeValues writes (string values
