@@ -397,11 +397,19 @@ func (c *Connector) readFields(name string) (map[string]string, error) {
 
 // read reads and parses one file.
 func (c *Connector) read(name string) (*vcardmap.Card, stamp, error) {
-	card, info, err := c.readInfo(name)
+	c.reads.Add(1)
+	data, st, err := readFile(c.path(name), vcardmap.MaxCardBytes)
 	if err != nil {
 		return nil, stamp{}, err
 	}
-	return card, stampOf(info), nil
+	if st.size > vcardmap.MaxCardBytes {
+		return nil, stamp{}, fmt.Errorf("%s: %w: larger than %d bytes", name+Ext, vcardmap.ErrMalformed, vcardmap.MaxCardBytes)
+	}
+	card, err := vcardmap.Parse(data)
+	if err != nil {
+		return nil, stamp{}, fmt.Errorf("%s: %w", name+Ext, err)
+	}
+	return card, st, nil
 }
 
 // readInfo is read with the file's FileInfo, as of when it was read.
