@@ -105,21 +105,15 @@ func (r *run) drain(ctx context.Context, cn *conn, f *feed) (err error) {
 	// next reads the batch after the last item read and marks its creates
 	// attempted before they are sent: after a crash, such a create is
 	// only sent again once a pull has shown the CRM did not make it. It
-	// runs in the transaction that commits the batch before, so a batch
-	// costs one transaction.
-	var batch []state.OutboxItem
-	end := false
-	next := func(w *state.WriteTx) error {
-		batch = nil
+	// gives the sendable items and whether any item was left to read.
+	// Only one goroutine at a time runs it (the drain, or the commit of
+	// the batch before, which the drain waits for).
+	next := func(w *state.WriteTx) (batch []state.OutboxItem, more bool, err error) {
 		items, err := w.OpenOutbox(cn.name, after, drainBatch)
-		if err != nil {
-			return err
+		if err != nil || len(items) == 0 {
+			return nil, false, err
 		}
 		read += len(items)
-		if len(items) == 0 {
-			end = true
-			return nil
-		}
 		from := after
 		creates := false
 		for _, it := range items {
@@ -131,50 +125,112 @@ func (r *run) drain(ctx context.Context, cn *conn, f *feed) (err error) {
 			creates = creates || it.Op == state.OpCreate && (it.State != state.OutboxAttempted || it.RunID != r.id)
 			batch = append(batch, it)
 		}
-		if !creates {
-			return nil
+		if creates {
+			err = w.MarkCreatesAttempted(cn.name, from, after, r.e.now())
 		}
-		return w.MarkCreatesAttempted(cn.name, from, after, r.e.now())
+		return batch, true, err
 	}
 	if ctx.Err() != nil {
 		return nil
 	}
+	var (
+		batch []state.OutboxItem
+		more  bool
+	)
 	ready(true)
-	if err := r.update(next); err != nil {
+	if err := r.update(func(w *state.WriteTx) (err error) { batch, more, err = next(w); return err }); err != nil {
 		return err
 	}
-	for !end {
+	// A batch's outcomes commit in the background while the batch after
+	// it is sent, one commit at a time and in order: the drain waits for
+	// the commit before it starts the next one. A commit also reads the
+	// batch after the next one when that is planned already, so a batch
+	// costs one transaction. Sending a batch before the outcomes of the
+	// one before are committed is what a crash at that point leaves
+	// anyway: attempted creates, which the next pull settles, and
+	// updates sent again with the same values.
+	var (
+		committing chan commitResult
+		committed  int
+		ahead      []state.OutboxItem
+		aheadMore  bool
+		aheadRead  bool
+	)
+	wait := func() error {
+		if committing == nil {
+			return nil
+		}
+		c := <-committing
+		committing = nil
+		if c.panicked != nil {
+			panic(c.panicked)
+		}
+		if c.err != nil {
+			return c.err
+		}
+		sent += committed
+		return progress(false)
+	}
+	defer func() {
+		if committing != nil {
+			<-committing
+		}
+	}()
+	for more {
 		results, stop := r.sendBatch(ctx, cn, batch, &tempRow)
 		r.flush(ctx, cn, results)
-		end = stop || ctx.Err() != nil
-		// The outcomes commit even when reading the next batch fails
-		// (a failed statement changes nothing). The next batch is read
-		// in the same transaction when it is planned already.
-		now := !end && ready(false)
-		var nextErr error
-		err := r.update(func(w *state.WriteTx) error {
-			if err := r.apply(w, cn, results); err != nil || !now {
+		if err := wait(); err != nil {
+			return err
+		}
+		// The batch after this one: read by the commit of the one
+		// before, or now. The outcomes commit even when reading it
+		// fails (a failed statement changes nothing).
+		batch, more = nil, false
+		var readErr error
+		if !stop && ctx.Err() == nil {
+			if aheadRead {
+				batch, more = ahead, aheadMore
+			} else {
+				ready(true)
+				readErr = r.update(func(w *state.WriteTx) (err error) { batch, more, err = next(w); return err })
+			}
+		}
+		ahead, aheadMore, aheadRead = nil, false, false
+		readAhead := readErr == nil && more && ready(false)
+		ch := make(chan commitResult, 1)
+		committing, committed = ch, len(results)
+		go func() {
+			var c commitResult
+			defer func() {
+				if v := recover(); v != nil {
+					c = commitResult{panicked: v}
+				}
+				ch <- c
+			}()
+			c.err = r.update(func(w *state.WriteTx) error {
+				if err := r.apply(w, cn, results); err != nil || !readAhead {
+					return err
+				}
+				var err error
+				ahead, aheadMore, err = next(w)
+				aheadRead = err == nil
+				return nil
+			})
+		}()
+		if readErr != nil {
+			if err := wait(); err != nil {
 				return err
 			}
-			nextErr = next(w)
-			return nil
-		})
-		if err == nil {
-			err = nextErr
-		}
-		if err == nil && !end && !now {
-			ready(true)
-			err = r.update(next)
-		}
-		if err != nil {
-			return err
-		}
-		sent += len(results)
-		if err := progress(false); err != nil {
-			return err
+			return readErr
 		}
 	}
-	return nil
+	return wait()
+}
+
+// commitResult is how the commit of a batch's outcomes ended.
+type commitResult struct {
+	err      error
+	panicked any
 }
 
 // sendBatch sends a batch with up to cn.inFlight writes in flight (the
@@ -204,6 +260,10 @@ func (r *run) sendBatch(ctx context.Context, cn *conn, batch []state.OutboxItem,
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			res := r.sendRecovered(ctx, cn, it)
+			// The CRM's values are not needed once sent (the outcome
+			// is committed with the canonical ones), and the batch
+			// waits for that commit beside the next one.
+			res.it.Fields = nil
 			results[i] = res
 			mu.Lock()
 			defer mu.Unlock()
