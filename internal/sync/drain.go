@@ -169,7 +169,10 @@ func (r *run) drain(ctx context.Context, cn *conn, f *feed) (err error) {
 			return c.err
 		}
 		sent += committed
-		return progress(false)
+		if err := progress(false); err != nil {
+			return err
+		}
+		return c.readErr
 	}
 	defer func() {
 		if committing != nil {
@@ -183,8 +186,8 @@ func (r *run) drain(ctx context.Context, cn *conn, f *feed) (err error) {
 			return err
 		}
 		// The batch after this one: read by the commit of the one
-		// before, or now. The outcomes commit even when reading it
-		// fails (a failed statement changes nothing).
+		// before, or now. This batch's outcomes commit even when
+		// reading it fails.
 		batch, more = nil, false
 		var readErr error
 		if !stop && ctx.Err() == nil {
@@ -207,13 +210,15 @@ func (r *run) drain(ctx context.Context, cn *conn, f *feed) (err error) {
 				}
 				ch <- c
 			}()
+			// The outcomes commit even when reading the batch after
+			// fails (a failed statement changes nothing); the drain
+			// then stops with that error, as it stops when it reads.
 			c.err = r.update(func(w *state.WriteTx) error {
 				if err := r.apply(w, cn, results); err != nil || !readAhead {
 					return err
 				}
-				var err error
-				ahead, aheadMore, err = next(w)
-				aheadRead = err == nil
+				ahead, aheadMore, c.readErr = next(w)
+				aheadRead = c.readErr == nil
 				return nil
 			})
 		}()
@@ -227,10 +232,12 @@ func (r *run) drain(ctx context.Context, cn *conn, f *feed) (err error) {
 	return wait()
 }
 
-// commitResult is how the commit of a batch's outcomes ended.
+// commitResult is how the commit of a batch's outcomes ended: err when
+// it failed, readErr when the outcomes committed but reading the batch
+// after next failed, panicked for a panic in it.
 type commitResult struct {
-	err      error
-	panicked any
+	err, readErr error
+	panicked     any
 }
 
 // sendBatch sends a batch with up to cn.inFlight writes in flight (the
