@@ -533,6 +533,19 @@ func BenchmarkToCanonical(b *testing.B) {
 	}
 }
 
+// The same numbers written with their country code, as many CRMs
+// store them: read without the phone parser (readPlus).
+func BenchmarkToCanonicalPlusPhones(b *testing.B) {
+	m := benchMapper(b)
+	rec := benchRecord()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		rec["phone"] = fmt.Sprintf("+44 20 7%03d %04d", i/10000%1000, i%10000)
+		rec["mobile"] = fmt.Sprintf("+44 7700 %06d", i%1000000)
+		m.ToCanonical(rec)
+	}
+}
+
 func BenchmarkToCanonicalNoPhones(b *testing.B) {
 	m := benchMapper(b)
 	rec := benchRecord()
