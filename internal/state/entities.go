@@ -330,6 +330,9 @@ func jsonArray[T any](xs []T, size int, add func([]byte, T) []byte) string {
 type NewEntity struct {
 	ID     int64
 	Fields Values
+	// Encoded is Fields as EncodeValues writes them, when the caller has
+	// it already (an entity made from a record just mapped).
+	Encoded string
 	// Origins is the JSON of the entity's origins (see OriginsJSON).
 	Origins string
 	Created time.Time
@@ -360,8 +363,18 @@ func (w *WriteTx) InsertEntities(ents []NewEntity) error {
 	for part := range slices.Chunk(ents, entityRows) {
 		n := len(part)
 		args := make([]any, 0, 4*n)
+		var created time.Time
+		var createdText string
 		for _, e := range part {
-			args = append(args, e.ID, EncodeValues(e.Fields), TimeText(e.Created), e.Origins)
+			enc := e.Encoded
+			if enc == "" {
+				enc = EncodeValues(e.Fields)
+			}
+			// A chunk's entities are made at one time.
+			if createdText == "" || !e.Created.Equal(created) {
+				created, createdText = e.Created, TimeText(e.Created)
+			}
+			args = append(args, e.ID, enc, createdText, e.Origins)
 		}
 		q := `INSERT INTO entities (id, fields, dirty, created_at, origins) VALUES ` + rowList(n, `(?, ?, 1, ?, ?)`)
 		if _, err := w.exec(q, args...); err != nil {

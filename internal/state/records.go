@@ -189,7 +189,13 @@ var ErrStoredBefore = errors.New("state: a record taken as new was stored before
 func (w *WriteTx) InsertLinkedRecords(recs []NewLinkedRecord) error {
 	for part := range slices.Chunk(recs, newRecordRows) {
 		args := make([]any, 0, 10*len(part))
+		var pulled time.Time
+		var pulledText string
 		for _, r := range part {
+			// A page's records are pulled at one time.
+			if pulledText == "" || !r.Pulled.Equal(pulled) {
+				pulled, pulledText = r.Pulled, TimeText(r.Pulled)
+			}
 			enc := r.Encoded
 			if enc == "" {
 				enc = EncodeValues(r.Fields)
@@ -199,7 +205,7 @@ func (w *WriteTx) InsertLinkedRecords(recs []NewLinkedRecord) error {
 				synced = enc
 			}
 			args = append(args, r.Connector, r.RemoteID, nullInt(r.EntityID), enc, synced, r.Hash,
-				nullString(TimeText(r.Modified)), TimeText(r.Pulled), r.Run, nullString(r.Raw))
+				nullString(TimeText(r.Modified)), pulledText, r.Run, nullString(r.Raw))
 		}
 		q := `INSERT INTO records (connector, remote_id, entity_id, fields, synced, hash, modified_at, pulled_at, seen_run, dirty, raw_hash)
 	VALUES ` + rowList(len(part), `(?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`) + ` ON CONFLICT (connector, remote_id) DO NOTHING`

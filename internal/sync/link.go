@@ -81,6 +81,9 @@ func (r *run) linkRecords(w *state.WriteTx, recs []linkRecord) (*linkChunk, erro
 type linkRecord struct {
 	state.DirtyRecord
 	keys []state.IdentityKey
+	// encoded is Fields encoded, for a record just mapped (see
+	// state.NewEntity).
+	encoded string
 }
 
 // readDirtyRecords reads up to size dirty records after after.
@@ -154,7 +157,7 @@ func (c *linkChunk) countMatched(r *run) {
 
 // newEntity gives the record d a new entity, every value from origin,
 // with the identity keys keys.
-func (c *linkChunk) newEntity(d state.DirtyRecord, origin state.Origin, keys []state.IdentityKey, now time.Time) error {
+func (c *linkChunk) newEntity(d state.DirtyRecord, encoded string, origin state.Origin, keys []state.IdentityKey, now time.Time) error {
 	orig, ok := c.origins[origin]
 	if !ok {
 		var err error
@@ -165,7 +168,7 @@ func (c *linkChunk) newEntity(d state.DirtyRecord, origin state.Origin, keys []s
 	}
 	c.nextID++
 	ent := c.nextID
-	c.entities = append(c.entities, state.NewEntity{ID: ent, Fields: d.Fields, Origins: orig, Created: now})
+	c.entities = append(c.entities, state.NewEntity{ID: ent, Fields: d.Fields, Encoded: encoded, Origins: orig, Created: now})
 	for _, key := range keys {
 		c.known[key] = append(c.known[key], ent)
 		c.keys = append(c.keys, state.EntityKey{EntityID: ent, IdentityKey: key})
@@ -291,7 +294,7 @@ func (r *run) linkOne(w *state.WriteTx, lr linkRecord, lc *linkChunk) error {
 		// person and stay unlinked.
 		return w.ClearRecordDirty(cn.name, d.RemoteID)
 	}
-	if err := lc.newEntity(d, state.Origin{Connector: cn.name, At: lc.now.UTC(), Run: r.id, How: "created"}, lr.keys, lc.now); err != nil {
+	if err := lc.newEntity(d, lr.encoded, state.Origin{Connector: cn.name, At: lc.now.UTC(), Run: r.id, How: "created"}, lr.keys, lc.now); err != nil {
 		return err
 	}
 	return r.unpark(w, cn.name, d.RemoteID)

@@ -382,7 +382,7 @@ func (r *run) storeNew(w *state.WriteTx, cn *conn, page connectors.Page, mapped 
 	for part := range slices.Chunk(idx, chunk) {
 		recs := make([]linkRecord, len(part))
 		for k, i := range part {
-			recs[k] = linkRecord{DirtyRecord: state.DirtyRecord{Connector: cn.name, RemoteID: page.Records[i].ID, Fields: mapped[i].fields}, keys: mapped[i].keys}
+			recs[k] = linkRecord{DirtyRecord: state.DirtyRecord{Connector: cn.name, RemoteID: page.Records[i].ID, Fields: mapped[i].fields}, keys: mapped[i].keys, encoded: mapped[i].encoded}
 		}
 		lc, err := r.linkRecords(w, recs)
 		if err != nil {
