@@ -49,6 +49,34 @@ func (r *run) countPending() error {
 	})
 }
 
+// filterKeys starts the run's key filter when the store holds no
+// identity key (see keyFilter). Not in a dry run, whose writes are
+// rolled back.
+func (r *run) filterKeys() error {
+	if r.dry {
+		return nil
+	}
+	return r.update(func(w *state.WriteTx) error {
+		any, err := w.HasIdentityKeys()
+		if err == nil && !any {
+			r.keys = newKeyFilter()
+		}
+		return err
+	})
+}
+
+// keysStored adds keys a transaction stored to the run's key filter.
+// (Keys of a transaction rolled back stay in it: a filter may answer
+// yes for a key nobody holds.)
+func (r *run) keysStored(keys ...state.IdentityKey) {
+	if r.keys == nil {
+		return
+	}
+	for _, k := range keys {
+		r.keys.add(k)
+	}
+}
+
 // linkChunk links a chunk of dirty records (read and given their keys
 // by readDirtyRecords and addKeys) in the write transaction w.
 func (r *run) linkChunk(w *state.WriteTx, recs []linkRecord) error {
@@ -73,7 +101,13 @@ func (r *run) linkRecords(w *state.WriteTx, recs []linkRecord) (*linkChunk, erro
 			return nil, fmt.Errorf("link %s/%s: %w", d.Connector, d.RemoteID, err)
 		}
 	}
-	return lc, lc.flush(w)
+	if err := lc.flush(w); err != nil {
+		return nil, err
+	}
+	for _, k := range lc.keys {
+		r.keysStored(k.IdentityKey)
+	}
+	return lc, nil
 }
 
 // linkRecord is a dirty record with its identity keys (of an unlinked
@@ -221,7 +255,11 @@ func (c *linkChunk) flush(w *state.WriteTx) error {
 func (r *run) startChunk(w *state.WriteTx, recs []linkRecord) (*linkChunk, error) {
 	var want []state.IdentityKey
 	for _, d := range recs {
-		want = append(want, d.keys...)
+		for _, k := range d.keys {
+			if r.keys == nil || r.keys.mayHold(k) {
+				want = append(want, k)
+			}
+		}
 	}
 	known, err := w.MatchIdentities(want)
 	if err != nil {

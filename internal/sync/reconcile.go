@@ -300,9 +300,11 @@ func (r *run) reconcileOne(w *state.WriteTx, pe *prepared, p *plan) error {
 		}
 	}
 	if ent.Dirty == state.EntityRekey || e.keysDiffer(res.fields, ent.Fields) {
-		if err := w.SetIdentityKeys(id, e.identityKeys(res.fields)); err != nil {
+		keys := e.identityKeys(res.fields)
+		if err := w.SetIdentityKeys(id, keys); err != nil {
 			return err
 		}
+		r.keysStored(keys...)
 	}
 	for _, c := range res.conflicts {
 		if _, err := w.AddConflict(c, now); err != nil {

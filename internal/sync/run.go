@@ -49,6 +49,9 @@ type run struct {
 	// anyParked, anyOpenConflict and anyOutbox spare per-record queries
 	// when the store holds none of these (as in a first sync).
 	anyParked, anyOpenConflict, anyOutbox bool
+	// keys holds the identity keys stored by a run that began with none
+	// (nil otherwise): linking looks up only the keys it may hold.
+	keys *keyFilter
 }
 
 // update runs fn in a write transaction (the shared one in a dry run).
@@ -201,6 +204,9 @@ func (r *run) steps(ctx context.Context) error {
 	errs := make([]error, len(e.conns))
 	if !r.dry {
 		if err := r.countPending(); err != nil {
+			return err
+		}
+		if err := r.filterKeys(); err != nil {
 			return err
 		}
 	}
