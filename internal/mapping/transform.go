@@ -274,7 +274,11 @@ func (p *phoneMemo) put(k phoneKey, v string) {
 // empty.
 func parsePhone(v, region string) string {
 	var num *phonenumbers.PhoneNumber
-	if cc, nsn, ok := readPlus(v); ok {
+	cc, nsn, ok := readPlus(v)
+	if !ok && v[0] != '+' {
+		cc, nsn, ok = readNational(v, region)
+	}
+	if ok {
 		if !countries()[cc].possible(len(nsn)) {
 			return v
 		}
