@@ -2,11 +2,108 @@ package mapping
 
 import (
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 
 	"github.com/nyaruka/phonenumbers"
 )
+
+// readPlus reads a number written with its country code ("+" first,
+// then digits and the separators space, "-", ".", "/" and parentheses,
+// as in "+44 20 7946 0958" or "+1 (415) 555-0100") as the parser reads
+// it, without the parser's search for an extension, a second number or
+// letters, which none of these characters can start: its country code
+// and national number (digits, leading zeros kept). The parser's only
+// other change to such a number is the removal of a national prefix
+// written after the country code ("+44 (0)20 …"): when the country's
+// national prefix pattern matches the start of the national number,
+// ok is false and the caller parses v, as it does for anything else
+// (fewer than three digits, a national number shorter than two or
+// longer than seventeen digits, an unknown country code).
+// TestPlusNumberIsWhatTheParserReads holds it to the parser's reading.
+func readPlus(v string) (cc int, nsn string, ok bool) {
+	if len(v) < 4 || v[0] != '+' {
+		return 0, "", false
+	}
+	var buf [24]byte
+	digits, ok := phoneDigits(v[1:], buf[:0])
+	if !ok || digits[0] == '0' {
+		return 0, "", false
+	}
+	for n := 1; n <= 3 && n < len(digits); n++ {
+		cc, _ = strconv.Atoi(string(digits[:n]))
+		c, known := countries()[cc]
+		if !known {
+			continue
+		}
+		if len(digits)-n < 2 || len(digits)-n > 17 {
+			return 0, "", false
+		}
+		if c.nationalPrefix != nil && c.nationalPrefix.Match(digits[n:]) {
+			return 0, "", false
+		}
+		return cc, string(digits[n:]), true
+	}
+	return 0, "", false
+}
+
+// plusNumber is readPlus's number, as the parser makes it.
+func plusNumber(v string) (*phonenumbers.PhoneNumber, bool) {
+	cc, nsn, ok := readPlus(v)
+	if !ok {
+		return nil, false
+	}
+	return numberOf(cc, nsn)
+}
+
+// country is what readPlus and parsePhone need of a country code's
+// metadata (that of its main region, which the parser uses for a number
+// written with a country code).
+type country struct {
+	// nationalPrefix matches a national prefix at the start of a
+	// national number; nil where the country has none.
+	nationalPrefix *regexp.Regexp
+	// lengths has bit n set when a national number of n digits is a
+	// possible number (phonenumbers.IsPossibleNumber).
+	lengths uint64
+}
+
+func (c country) possible(n int) bool { return n < 64 && c.lengths&(1<<n) != 0 }
+
+// countries holds what readPlus needs of every country code the phone
+// library knows, by country code, made the first time it is needed.
+var countries = sync.OnceValue(func() map[int]country {
+	out := map[int]country{}
+	coll, err := phonenumbers.MetadataCollection()
+	if err != nil {
+		return out
+	}
+	for _, md := range coll.GetMetadata() {
+		cc := int(md.GetCountryCode())
+		if id := md.GetId(); id != nonGeoRegion && id != phonenumbers.GetRegionCodeForCountryCode(cc) {
+			continue
+		}
+		var c country
+		if p := md.GetNationalPrefixForParsing(); p != "" {
+			c.nationalPrefix = regexp.MustCompile("^(?:" + p + ")")
+		}
+		gd := md.GetGeneralDesc()
+		if lengths := gd.GetPossibleLength(); len(lengths) > 0 && lengths[0] != -1 {
+			for _, n := range slices.Concat(lengths, gd.GetPossibleLengthLocalOnly()) {
+				if n > 0 && n < 64 {
+					c.lengths |= 1 << n
+				}
+			}
+		}
+		out[cc] = c
+	}
+	return out
+})
+
+// nonGeoRegion is the phone library's region of non-geographic numbers
+// (+800 and the like).
+const nonGeoRegion = "001"
 
 // readNational reads a number written without its country code ("020
 // 7946 0958", "(0)20 7946-0958": digits and the separators readPlus
@@ -22,24 +119,9 @@ import (
 // its length is possible). TestNationalNumberIsWhatTheParserReads
 // holds it to the parser's reading.
 func readNational(v, region string) (cc int, nsn string, ok bool) {
-	if len(v) < 3 || len(v) > 40 {
-		return 0, "", false
-	}
 	var buf [24]byte
-	digits := buf[:0]
-	for i := 0; i < len(v); i++ {
-		switch c := v[i]; {
-		case c >= '0' && c <= '9':
-			if len(digits) == cap(digits) {
-				return 0, "", false
-			}
-			digits = append(digits, c)
-		case c == ' ' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')':
-		default:
-			return 0, "", false
-		}
-	}
-	if len(digits) < 3 {
+	digits, ok := phoneDigits(v, buf[:0])
+	if !ok {
 		return 0, "", false
 	}
 	r := regionOf(region)
@@ -150,4 +232,29 @@ func regionOf(region string) *regionInfo {
 	}
 	regions.m[region] = r
 	return r
+}
+
+// phoneDigits appends to buf the digits of s, a number made of digits
+// and the separators space, "-", ".", "/" and parentheses only (none of
+// which can start an extension, a second number or letters for the
+// phone parser), at least three digits and no more than buf holds; ok
+// is false for anything else.
+func phoneDigits(s string, buf []byte) (digits []byte, ok bool) {
+	if len(s) > 40 {
+		return nil, false
+	}
+	digits = buf
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			if len(digits) == cap(digits) {
+				return nil, false
+			}
+			digits = append(digits, c)
+		case c == ' ' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')':
+		default:
+			return nil, false
+		}
+	}
+	return digits, len(digits) >= 3
 }
