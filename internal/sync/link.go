@@ -226,10 +226,11 @@ func (c *linkChunk) linkAs(d state.DirtyRecord, ent int64, base bool) {
 	c.linked[state.EntityConnector{EntityID: ent, Connector: d.Connector}] = d.RemoteID
 }
 
-// linkedRecord is WriteTx.LinkedRecord, counting the chunk's own links.
-// A stored entity a record can match is one that a key of the chunk
-// matched as it began (known), whose links the chunk read then (stored);
-// since then only the chunk linked records to it.
+// linkedRecord returns the record of connector linked to the entity ent,
+// counting the chunk's own links. A stored entity a record can match is
+// one that a key of the chunk matched as it began (known), whose links
+// the chunk read then (stored); since then only the chunk linked
+// records to it.
 func (c *linkChunk) linkedRecord(ent int64, connector string) (remoteID string, deleted, found bool) {
 	if id, ok := c.linked[state.EntityConnector{EntityID: ent, Connector: connector}]; ok {
 		return id, false, true
