@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // The field scheme. Values are unescaped text; absent or empty properties
@@ -229,9 +230,14 @@ func allDigits(s string) bool {
 // property as it was. An unknown field name is an error and nothing is
 // changed.
 func (c *Card) Apply(fields map[string]string) error {
-	for k := range fields {
+	for k, v := range fields {
 		if !IsField(k) {
 			return fmt.Errorf("unknown vCard field %q (known: %s)", k, strings.Join(FieldNames, ", "))
+		}
+		// A vCard is UTF-8 text (RFC 6350 3.1); other bytes would make a
+		// file that other tools refuse.
+		if !utf8.ValidString(v) {
+			return fmt.Errorf("vCard field %s: value %q is not valid UTF-8", k, v)
 		}
 	}
 	v4 := c.IsV4()

@@ -174,6 +174,20 @@ func TestApplyUnknownField(t *testing.T) {
 	}
 }
 
+// A value that is not UTF-8 is refused before anything changes: a card
+// file is UTF-8 text.
+func TestApplyRefusesInvalidUTF8(t *testing.T) {
+	c := New("u", "4.0")
+	before := string(c.Encode())
+	err := c.Apply(map[string]string{"FN": "Zoë", "NOTE": "caf\xe9"})
+	if err == nil || !strings.Contains(err.Error(), "NOTE") || !strings.Contains(err.Error(), "UTF-8") {
+		t.Fatalf("Apply: %v, want an error naming NOTE and UTF-8", err)
+	}
+	if string(c.Encode()) != before {
+		t.Fatal("a refused Apply changed the card")
+	}
+}
+
 // Changing N regenerates an FN that was derived from it, but keeps one the
 // user wrote differently.
 func TestFNFollowsN(t *testing.T) {
