@@ -269,28 +269,39 @@ func (p *phoneMemo) put(k phoneKey, v string) {
 }
 
 // parsePhone is normalizePhone without the memo; v is trimmed and not
-// empty.
+// empty. A number the fast readers settle is read without the phone
+// parser (readPlus, readNational); anything else goes through it.
 func parsePhone(v, region string) string {
-	var num *phonenumbers.PhoneNumber
 	cc, nsn, ok := readPlus(v)
 	if !ok && v[0] != '+' {
 		cc, nsn, ok = readNational(v, region)
 	}
-	if ok {
-		if !countries()[cc].possible(len(nsn)) {
-			return v
-		}
-		if nsn[0] != '0' {
-			// What e164 writes of the number: no leading zero to keep.
-			return "+" + strconv.Itoa(cc) + nsn
-		}
-		num, _ = numberOf(cc, nsn)
-	} else {
-		var err error
-		if num, err = phonenumbers.Parse(v, region); err != nil || !phonenumbers.IsPossibleNumber(num) {
-			return v
-		}
+	if !ok {
+		return parseWithParser(v, region)
 	}
+	if !countries()[cc].possible(len(nsn)) {
+		return v
+	}
+	if nsn[0] != '0' {
+		// What e164 writes of the number: no leading zero to keep.
+		return "+" + strconv.Itoa(cc) + nsn
+	}
+	num, _ := numberOf(cc, nsn)
+	return normalForm(v, num, region)
+}
+
+// parseWithParser is parsePhone through libphonenumber's parser alone.
+func parseWithParser(v, region string) string {
+	num, err := phonenumbers.Parse(v, region)
+	if err != nil || !phonenumbers.IsPossibleNumber(num) {
+		return v
+	}
+	return normalForm(v, num, region)
+}
+
+// normalForm is num, read from v, in E.164, or v itself when that form
+// does not read back as num.
+func normalForm(v string, num *phonenumbers.PhoneNumber, region string) string {
 	out := e164(num)
 	if num.GetItalianLeadingZero() {
 		// Leading zeros can read back as another number; a form that
