@@ -166,9 +166,9 @@ func (w *WriteTx) MatchIdentities(keys []IdentityKey) (map[IdentityKey][]int64, 
 
 // HasIdentityKeys reports whether any identity key is stored.
 func (w *WriteTx) HasIdentityKeys() (bool, error) {
-	var any bool
-	err := w.queryRow(`SELECT EXISTS (SELECT 1 FROM identity_keys)`).Scan(&any)
-	return any, err
+	var has bool
+	err := w.queryRow(`SELECT EXISTS (SELECT 1 FROM identity_keys)`).Scan(&has)
+	return has, err
 }
 
 // keyRows is how many keys one INSERT of AddIdentityKeyBatch carries.

@@ -450,8 +450,8 @@ type EntityConnector struct {
 const linksOfQuery = `SELECT entity_id, connector, remote_id, deleted_at FROM records INDEXED BY records_link
 	WHERE entity_id IN (SELECT value FROM json_each(?))`
 
-// LinksOf returns the records linked to the entities ids, by entity and
-// connector: LinkedRecord for many entities in one query.
+// LinksOf returns the records linked to the entities ids, live or
+// deleted, by entity and connector, in one query.
 func (w *WriteTx) LinksOf(ids []int64) (map[EntityConnector]LinkRef, error) {
 	out := make(map[EntityConnector]LinkRef, len(ids))
 	if len(ids) == 0 {

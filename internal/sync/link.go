@@ -57,8 +57,8 @@ func (r *run) filterKeys() error {
 		return nil
 	}
 	return r.update(func(w *state.WriteTx) error {
-		any, err := w.HasIdentityKeys()
-		if err == nil && !any {
+		has, err := w.HasIdentityKeys()
+		if err == nil && !has {
 			r.keys = newKeyFilter()
 		}
 		return err
