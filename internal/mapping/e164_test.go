@@ -135,3 +135,73 @@ func TestPlusNumberIsWhatTheParserReads(t *testing.T) {
 	}
 	t.Logf("%d inputs, %d read without the parser, all as the parser reads them: %v", len(inputs), fast, agreed == fast)
 }
+
+// A number written without its country code and read without the parser
+// (readNational) is the number the parser reads for the default region:
+// every region's example numbers of every type in national layout, with
+// and without separators, with the national prefix doubled or missing,
+// and random digits with and without the region's national prefix,
+// each read with its region as the default. Where the parser fails,
+// readNational declines; where it reads, parsePhone gives what the
+// parser alone gives.
+func TestNationalNumberIsWhatTheParserReads(t *testing.T) {
+	types := []phonenumbers.PhoneNumberType{phonenumbers.FIXED_LINE, phonenumbers.MOBILE, phonenumbers.TOLL_FREE, phonenumbers.PREMIUM_RATE, phonenumbers.VOIP, phonenumbers.PAGER, phonenumbers.UAN, phonenumbers.VOICEMAIL}
+	rng := rand.New(rand.NewPCG(3, 4))
+	type input struct{ v, region string }
+	var inputs []input
+	for _, region := range slices.Sorted(maps.Keys(phonenumbers.GetSupportedRegions())) {
+		ndd := phonenumbers.GetNddPrefixForRegion(region, true)
+		for _, typ := range types {
+			ex := phonenumbers.GetExampleNumberForType(region, typ)
+			if ex == nil {
+				continue
+			}
+			nat := phonenumbers.Format(ex, phonenumbers.NATIONAL)
+			digits := phonenumbers.NormalizeDigitsOnly(nat)
+			inputs = append(inputs, input{nat, region}, input{digits, region}, input{ndd + digits, region},
+				input{strings.TrimPrefix(digits, ndd), region}, input{"(" + digits[:min(3, len(digits))] + ") " + digits[min(3, len(digits)):], region})
+		}
+		for range 30 {
+			var b strings.Builder
+			if rng.IntN(2) == 0 {
+				b.WriteString(ndd)
+			}
+			for range 2 + rng.IntN(14) {
+				if rng.IntN(5) == 0 {
+					b.WriteByte(" -./"[rng.IntN(4)])
+				}
+				b.WriteByte(byte('0' + rng.IntN(10)))
+			}
+			inputs = append(inputs, input{b.String(), region})
+		}
+	}
+	fast := 0
+	for _, in := range inputs {
+		cc, nsn, ok := readNational(in.v, in.region)
+		if !ok {
+			continue
+		}
+		fast++
+		want, err := phonenumbers.Parse(in.v, in.region)
+		if err != nil {
+			t.Errorf("readNational(%q, %s) = +%d %s, the parser refuses it (%v)", in.v, in.region, cc, nsn, err)
+			continue
+		}
+		got, _ := numberOf(cc, nsn)
+		if g, w := e164(got), e164(want); g != w || got.GetItalianLeadingZero() != want.GetItalianLeadingZero() ||
+			got.GetNumberOfLeadingZeros() != want.GetNumberOfLeadingZeros() || want.GetExtension() != "" {
+			t.Errorf("readNational(%q, %s) = %s, the parser reads %s", in.v, in.region, g, w)
+			continue
+		}
+		if countries()[cc].possible(len(nsn)) != phonenumbers.IsPossibleNumber(want) {
+			t.Errorf("readNational(%q, %s): possible %v, the parser's number %v", in.v, in.region, !phonenumbers.IsPossibleNumber(want), phonenumbers.IsPossibleNumber(want))
+		}
+		if got, want := parsePhone(in.v, in.region), parseWithParser(in.v, in.region); got != want {
+			t.Errorf("parsePhone(%q, %s) = %q, the parser's reading is %q", in.v, in.region, got, want)
+		}
+	}
+	if fast < len(inputs)/2 {
+		t.Errorf("readNational read %d of %d inputs", fast, len(inputs))
+	}
+	t.Logf("%d inputs, %d read without the parser", len(inputs), fast)
+}
