@@ -16,38 +16,31 @@ import (
 // every type the phone library knows: the same country code, national
 // number and leading zeros, so every format of it is the same.
 func TestE164NumberIsWhatTheParserReads(t *testing.T) {
-	types := []phonenumbers.PhoneNumberType{phonenumbers.FIXED_LINE, phonenumbers.MOBILE, phonenumbers.TOLL_FREE, phonenumbers.PREMIUM_RATE, phonenumbers.VOIP, phonenumbers.PAGER, phonenumbers.UAN, phonenumbers.VOICEMAIL}
 	checked := 0
-	for _, region := range slices.Sorted(maps.Keys(phonenumbers.GetSupportedRegions())) {
-		for _, typ := range types {
-			ex := phonenumbers.GetExampleNumberForType(region, typ)
-			if ex == nil {
-				continue
+	for region, ex := range exampleNumbers {
+		v := phonenumbers.Format(ex, phonenumbers.E164)
+		parsed, err := phonenumbers.Parse(v, region)
+		if err != nil {
+			continue
+		}
+		fast, ok := e164Number(v)
+		if !ok {
+			if e164(parsed) == v {
+				t.Errorf("%s: e164Number refused %s, which the parser reads back as itself", region, v)
 			}
-			v := phonenumbers.Format(ex, phonenumbers.E164)
-			parsed, err := phonenumbers.Parse(v, region)
-			if err != nil {
-				continue
+			continue
+		}
+		if got := phonenumbers.Format(fast, phonenumbers.E164); got != v {
+			t.Errorf("%s: e164Number(%s) writes back as %s", region, v, got)
+		}
+		checked++
+		for _, f := range []phonenumbers.PhoneNumberFormat{phonenumbers.E164, phonenumbers.INTERNATIONAL, phonenumbers.NATIONAL, phonenumbers.RFC3966} {
+			if got, want := phonenumbers.Format(fast, f), phonenumbers.Format(parsed, f); got != want {
+				t.Errorf("%s %s: format %v gives %q, the parser's number %q", region, v, f, got, want)
 			}
-			fast, ok := e164Number(v)
-			if !ok {
-				if e164(parsed) == v {
-					t.Errorf("%s %v: e164Number refused %s, which the parser reads back as itself", region, typ, v)
-				}
-				continue
-			}
-			if got := phonenumbers.Format(fast, phonenumbers.E164); got != v {
-				t.Errorf("%s %v: e164Number(%s) writes back as %s", region, typ, v, got)
-			}
-			checked++
-			for _, f := range []phonenumbers.PhoneNumberFormat{phonenumbers.E164, phonenumbers.INTERNATIONAL, phonenumbers.NATIONAL, phonenumbers.RFC3966} {
-				if got, want := phonenumbers.Format(fast, f), phonenumbers.Format(parsed, f); got != want {
-					t.Errorf("%s %v %s: format %v gives %q, the parser's number %q", region, typ, v, f, got, want)
-				}
-			}
-			if phonenumbers.IsPossibleNumber(fast) != phonenumbers.IsPossibleNumber(parsed) {
-				t.Errorf("%s %v %s: possible %v, the parser's number %v", region, typ, v, phonenumbers.IsPossibleNumber(fast), phonenumbers.IsPossibleNumber(parsed))
-			}
+		}
+		if phonenumbers.IsPossibleNumber(fast) != phonenumbers.IsPossibleNumber(parsed) {
+			t.Errorf("%s %s: possible %v, the parser's number %v", region, v, phonenumbers.IsPossibleNumber(fast), phonenumbers.IsPossibleNumber(parsed))
 		}
 	}
 	if checked < 500 {
@@ -67,23 +60,16 @@ func TestE164NumberIsWhatTheParserReads(t *testing.T) {
 // after every country code with random separators. Where the parser
 // fails, plusNumber declines.
 func TestPlusNumberIsWhatTheParserReads(t *testing.T) {
-	types := []phonenumbers.PhoneNumberType{phonenumbers.FIXED_LINE, phonenumbers.MOBILE, phonenumbers.TOLL_FREE, phonenumbers.PREMIUM_RATE, phonenumbers.VOIP, phonenumbers.PAGER, phonenumbers.UAN, phonenumbers.VOICEMAIL}
 	var inputs []string
-	for _, region := range slices.Sorted(maps.Keys(phonenumbers.GetSupportedRegions())) {
-		for _, typ := range types {
-			ex := phonenumbers.GetExampleNumberForType(region, typ)
-			if ex == nil {
-				continue
-			}
-			intl := phonenumbers.Format(ex, phonenumbers.INTERNATIONAL)
-			cc := fmt.Sprint("+", ex.GetCountryCode())
-			rest := strings.TrimSpace(strings.TrimPrefix(intl, cc))
-			inputs = append(inputs,
-				phonenumbers.Format(ex, phonenumbers.E164), intl,
-				strings.TrimPrefix(phonenumbers.Format(ex, phonenumbers.RFC3966), "tel:"),
-				cc+" 0"+rest, cc+" (0)"+rest, cc+"-"+strings.ReplaceAll(rest, " ", "."),
-				cc+" ("+strings.Replace(rest, " ", ") ", 1))
-		}
+	for _, ex := range exampleNumbers {
+		intl := phonenumbers.Format(ex, phonenumbers.INTERNATIONAL)
+		cc := fmt.Sprint("+", ex.GetCountryCode())
+		rest := strings.TrimSpace(strings.TrimPrefix(intl, cc))
+		inputs = append(inputs,
+			phonenumbers.Format(ex, phonenumbers.E164), intl,
+			strings.TrimPrefix(phonenumbers.Format(ex, phonenumbers.RFC3966), "tel:"),
+			cc+" 0"+rest, cc+" (0)"+rest, cc+"-"+strings.ReplaceAll(rest, " ", "."),
+			cc+" ("+strings.Replace(rest, " ", ") ", 1))
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	seps := []string{"", "", "", " ", "-", ".", "/", "(", ")", "  "}
@@ -145,13 +131,12 @@ func TestPlusNumberIsWhatTheParserReads(t *testing.T) {
 // readNational declines; where it reads, parsePhone gives what the
 // parser alone gives.
 func TestNationalNumberIsWhatTheParserReads(t *testing.T) {
-	types := []phonenumbers.PhoneNumberType{phonenumbers.FIXED_LINE, phonenumbers.MOBILE, phonenumbers.TOLL_FREE, phonenumbers.PREMIUM_RATE, phonenumbers.VOIP, phonenumbers.PAGER, phonenumbers.UAN, phonenumbers.VOICEMAIL}
 	rng := rand.New(rand.NewPCG(3, 4))
 	type input struct{ v, region string }
 	var inputs []input
 	for _, region := range slices.Sorted(maps.Keys(phonenumbers.GetSupportedRegions())) {
 		ndd := phonenumbers.GetNddPrefixForRegion(region, true)
-		for _, typ := range types {
+		for _, typ := range exampleTypes {
 			ex := phonenumbers.GetExampleNumberForType(region, typ)
 			if ex == nil {
 				continue
@@ -204,4 +189,20 @@ func TestNationalNumberIsWhatTheParserReads(t *testing.T) {
 		t.Errorf("readNational read %d of %d inputs", fast, len(inputs))
 	}
 	t.Logf("%d inputs, %d read without the parser", len(inputs), fast)
+}
+
+// exampleTypes are the number types the phone library has example
+// numbers of.
+var exampleTypes = []phonenumbers.PhoneNumberType{phonenumbers.FIXED_LINE, phonenumbers.MOBILE, phonenumbers.TOLL_FREE, phonenumbers.PREMIUM_RATE, phonenumbers.VOIP, phonenumbers.PAGER, phonenumbers.UAN, phonenumbers.VOICEMAIL}
+
+// exampleNumbers yields every region's example number of every type,
+// with the region, regions in order.
+func exampleNumbers(yield func(region string, ex *phonenumbers.PhoneNumber) bool) {
+	for _, region := range slices.Sorted(maps.Keys(phonenumbers.GetSupportedRegions())) {
+		for _, typ := range exampleTypes {
+			if ex := phonenumbers.GetExampleNumberForType(region, typ); ex != nil && !yield(region, ex) {
+				return
+			}
+		}
+	}
 }

@@ -194,18 +194,15 @@ func (r *regionInfo) strippable(n int) bool {
 	return false // INVALID_LENGTH
 }
 
-var regions = struct {
-	sync.Mutex
-	m map[string]*regionInfo
-}{m: map[string]*regionInfo{}}
+// regions holds the regionInfo of each region asked for (nil for an
+// unknown region): read on every national number, without a lock.
+var regions sync.Map
 
 // regionOf returns a region's regionInfo, made the first time it is
 // asked for (nil for a region the phone library does not know).
 func regionOf(region string) *regionInfo {
-	regions.Lock()
-	defer regions.Unlock()
-	if r, ok := regions.m[region]; ok {
-		return r
+	if r, ok := regions.Load(region); ok {
+		return r.(*regionInfo)
 	}
 	var r *regionInfo
 	coll, err := phonenumbers.MetadataCollection()
@@ -230,8 +227,9 @@ func regionOf(region string) *regionInfo {
 			break
 		}
 	}
-	regions.m[region] = r
-	return r
+	// Two callers may make it at once; both make the same.
+	got, _ := regions.LoadOrStore(region, r)
+	return got.(*regionInfo)
 }
 
 // phoneDigits appends to buf the digits of s, a number made of digits
