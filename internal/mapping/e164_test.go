@@ -206,3 +206,12 @@ func exampleNumbers(yield func(region string, ex *phonenumbers.PhoneNumber) bool
 		}
 	}
 }
+
+// plusNumber is readPlus's number, as the parser makes it.
+func plusNumber(v string) (*phonenumbers.PhoneNumber, bool) {
+	cc, nsn, ok := readPlus(v)
+	if !ok {
+		return nil, false
+	}
+	return numberOf(cc, nsn)
+}

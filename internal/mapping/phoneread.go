@@ -48,15 +48,6 @@ func readPlus(v string) (cc int, nsn string, ok bool) {
 	return 0, "", false
 }
 
-// plusNumber is readPlus's number, as the parser makes it.
-func plusNumber(v string) (*phonenumbers.PhoneNumber, bool) {
-	cc, nsn, ok := readPlus(v)
-	if !ok {
-		return nil, false
-	}
-	return numberOf(cc, nsn)
-}
-
 // country is what readPlus and parsePhone need of a country code's
 // metadata (that of its main region, which the parser uses for a number
 // written with a country code).
