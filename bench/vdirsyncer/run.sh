@@ -11,6 +11,11 @@
 # with REPS=n the whole comparison runs n times (fresh folders each time)
 # and the table shows the median of each figure.
 #
+# Each round also times the steps' file work alone (bench/vdirsyncer/floor:
+# the same copies through a temporary file and a rename, made durable,
+# with no parsing and no state): what the file system costs any tool on
+# this machine, and so the most one tool can be faster than another here.
+#
 # Usage: [REPS=3] bench/vdirsyncer/run.sh [N]     (N contacts, default 10000)
 # Needs: go, vdirsyncer, /usr/bin/time (GNU). WORK=dir keeps the files.
 set -euo pipefail
@@ -25,6 +30,7 @@ command -v vdirsyncer >/dev/null || { echo "vdirsyncer not installed (apt-get in
 
 go build -o "$WORK/syncd" ./cmd/syncd
 go build -o "$WORK/gen" ./bench/vdirsyncer/gen
+go build -o "$WORK/floor" ./bench/vdirsyncer/floor
 
 # measure NAME CMD...: runs CMD under GNU time, appends "NAME seconds KB".
 measure() {
@@ -98,6 +104,15 @@ measure syncd.noop2 "$WORK/syncd" -config "$S/config.toml" --run-once
 "$WORK/gen" -dir "$S/A" -edit 1 -field TEL.cell -seed 7 >/dev/null
 "$WORK/gen" -dir "$S/B" -edit 1 -field NOTE -seed 8 >/dev/null
 measure syncd.edits "$WORK/syncd" -config "$S/config.toml" --run-once
+
+# --- the file work alone (no no-op: it has none but the listings)
+F="$WORK/floor-run"
+rm -rf "$F"; mkdir -p "$F/A" "$F/B"
+"$WORK/gen" -dir "$F/A" -n "$N" >/dev/null
+measure floor.first "$WORK/floor" -first "$F/A" "$F/B"
+"$WORK/gen" -dir "$F/A" -edit 1 -field TEL.cell -seed 7 >/dev/null
+"$WORK/gen" -dir "$F/B" -edit 1 -field NOTE -seed 8 >/dev/null
+measure floor.edits "$WORK/floor" -edits "$F/A" "$F/B"
 }
 
 for rep in $(seq "$REPS"); do
@@ -106,7 +121,7 @@ for rep in $(seq "$REPS"); do
 done
 
 # Both tools must end with the same number of contacts on each side.
-for d in "$V/A" "$V/B" "$S/A" "$S/B"; do
+for d in "$V/A" "$V/B" "$S/A" "$S/B" "$F/A" "$F/B"; do
 	printf '%s: %s files\n' "$d" "$(find "$d" -maxdepth 1 -name '*.vcf' | wc -l)"
 done
 echo
@@ -116,12 +131,17 @@ median() {
 		awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 [ "$REPS" -gt 1 ] && echo "medians of $REPS rounds (every figure in $WORK/results)"
-printf '%-8s %14s %14s %8s   %14s %14s %8s\n' step "vdirsyncer s" "syncd s" speedup "vdirsyncer MB" "syncd MB" "RSS x"
+printf '%-8s %14s %14s %8s   %14s %14s %8s   %14s %10s\n' step "vdirsyncer s" "syncd s" speedup "vdirsyncer MB" "syncd MB" "RSS x" "files alone s" "bound"
 for step in first noop noop2 edits; do
 	vs=$(median 2 "vdirsyncer.$step"); vk=$(median 3 "vdirsyncer.$step")
 	ss=$(median 2 "syncd.$step"); sk=$(median 3 "syncd.$step")
-	awk -v st="$step" -v vs="$vs" -v ss="$ss" -v vk="$vk" -v sk="$sk" 'BEGIN {
+	fs=$(median 2 "floor.$step")
+	awk -v st="$step" -v vs="$vs" -v ss="$ss" -v vk="$vk" -v sk="$sk" -v fs="$fs" 'BEGIN {
 		sp = (ss > 0) ? vs / ss : 0
-		printf "%-8s %14.2f %14.2f %7.1fx   %14.1f %14.1f %7.2fx\n", st, vs, ss, sp, vk/1024, sk/1024, sk/vk }'
+		printf "%-8s %14.2f %14.2f %7.1fx   %14.1f %14.1f %7.2fx", st, vs, ss, sp, vk/1024, sk/1024, sk/vk
+		if (fs > 0) printf "   %14.2f %9.1fx", fs, vs / fs
+		printf "\n" }'
 done
-echo "(speedup = vdirsyncer time / syncd time; RSS x = syncd peak RSS / vdirsyncer peak RSS; files in $WORK)"
+echo "(speedup = vdirsyncer time / syncd time; RSS x = syncd peak RSS / vdirsyncer peak RSS;"
+echo " files alone = the step's file work without either tool; bound = vdirsyncer time / files alone,"
+echo " the most any tool doing that file work can be faster than vdirsyncer here; files in $WORK)"
