@@ -105,11 +105,13 @@ measure syncd.noop2 "$WORK/syncd" -config "$S/config.toml" --run-once
 "$WORK/gen" -dir "$S/B" -edit 1 -field NOTE -seed 8 >/dev/null
 measure syncd.edits "$WORK/syncd" -config "$S/config.toml" --run-once
 
-# --- the file work alone (no no-op: it has none but the listings)
+# --- the file work alone (a no-op's is the two listings)
 F="$WORK/floor-run"
 rm -rf "$F"; mkdir -p "$F/A" "$F/B"
 "$WORK/gen" -dir "$F/A" -n "$N" >/dev/null
 measure floor.first "$WORK/floor" -first "$F/A" "$F/B"
+measure floor.noop "$WORK/floor" -noop "$F/A" "$F/B"
+measure floor.noop2 "$WORK/floor" -noop "$F/A" "$F/B"
 "$WORK/gen" -dir "$F/A" -edit 1 -field TEL.cell -seed 7 >/dev/null
 "$WORK/gen" -dir "$F/B" -edit 1 -field NOTE -seed 8 >/dev/null
 measure floor.edits "$WORK/floor" -edits "$F/A" "$F/B"

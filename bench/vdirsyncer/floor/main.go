@@ -6,7 +6,8 @@
 // tools' figures).
 //
 //	floor -first A B    copy every .vcf file of A into B
-//	floor -edits A B    list both folders (a stat per file), then copy
+//	floor -noop A B     list both folders at once (a stat per file)
+//	floor -edits A B    list both folders at once, then copy
 //	                    each folder's most recently changed 1% of files
 //	                    over the other folder's files of the same name
 //
@@ -33,20 +34,30 @@ import (
 
 func main() {
 	first := flag.Bool("first", false, "copy every file of the first folder into the second")
-	edits := flag.Bool("edits", false, "copy each folder's newest 1% of files into the other")
+	noop := flag.Bool("noop", false, "list both folders")
+	edits := flag.Bool("edits", false, "list both folders and copy each one's newest 1% of files into the other")
 	flag.Parse()
-	if flag.NArg() != 2 || *first == *edits {
-		fmt.Fprintln(os.Stderr, "usage: floor -first|-edits FOLDER FOLDER")
+	modes := 0
+	for _, m := range []bool{*first, *noop, *edits} {
+		if m {
+			modes++
+		}
+	}
+	if flag.NArg() != 2 || modes != 1 {
+		fmt.Fprintln(os.Stderr, "usage: floor -first|-noop|-edits FOLDER FOLDER")
 		os.Exit(2)
 	}
 	a, b := flag.Arg(0), flag.Arg(1)
 	var err error
-	if *first {
+	switch {
+	case *first:
 		var names []file
 		if names, err = list(a); err == nil {
 			err = copyAll(a, b, names)
 		}
-	} else {
+	case *noop:
+		_, _, err = listBoth(a, b)
+	default:
 		err = copyNewest(a, b)
 	}
 	if err != nil {
@@ -81,14 +92,23 @@ func list(dir string) ([]file, error) {
 	return files, nil
 }
 
+// listBoth lists two folders at once, as a tool can.
+func listBoth(a, b string) (fa, fb []file, err error) {
+	var errB error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fb, errB = list(b)
+	}()
+	fa, err = list(a)
+	<-done
+	return fa, fb, cmp.Or(err, errB)
+}
+
 // copyNewest lists both folders, then copies each one's newest 1% of
 // files into the other.
 func copyNewest(a, b string) error {
-	fa, err := list(a)
-	if err != nil {
-		return err
-	}
-	fb, err := list(b)
+	fa, fb, err := listBoth(a, b)
 	if err != nil {
 		return err
 	}
