@@ -3,6 +3,7 @@ package state
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -223,5 +224,55 @@ func TestCheckpointBesideTheWriter(t *testing.T) {
 	}
 	if !bytes.Contains(b, []byte("ann@example.com")) {
 		t.Error("the committed row is not in the database file after the checkpoint")
+	}
+}
+
+// A new store is made with 8 KiB pages in write-ahead-log mode; a store
+// made with SQLite's default 4 KiB pages keeps them and opens as before.
+// The driver runs the DSN's pragmas in its own order, so a page size set
+// after the log mode would silently not take effect.
+func TestPageSizeOfNewAndOldStores(t *testing.T) {
+	ctx := context.Background()
+	settings := func(s *Store) (pageSize int, mode string) {
+		t.Helper()
+		if err := s.DB.QueryRowContext(ctx, "PRAGMA page_size").Scan(&pageSize); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DB.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		return pageSize, mode
+	}
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "new.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if size, mode := settings(s); size != 8192 || mode != "wal" {
+		t.Errorf("new store: page size %d, %s mode; want 8192, wal", size, mode)
+	}
+	s.Close()
+
+	old := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", "file:"+old+"?_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, "CREATE TABLE before_syncd (x)"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err = Open(ctx, old, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if size, mode := settings(s); size != 4096 || mode != "wal" {
+		t.Errorf("store made with 4 KiB pages: page size %d, %s mode; want 4096, wal", size, mode)
+	}
+	if err := s.Update(ctx, func(w *WriteTx) error {
+		_, err := w.exec(`INSERT INTO runs (started_at) VALUES ('x')`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
