@@ -175,7 +175,9 @@ func (c *Client) Pull(ctx context.Context, opts connectors.PullOptions, fn conne
 			if _, dup := seen[rec.ID]; dup {
 				continue
 			}
-			seen[rec.ID] = struct{}{}
+			// A decoded value shares its page's memory: the guard keeps a
+			// copy, not the page.
+			seen[strings.Clone(rec.ID)] = struct{}{}
 			if rec.Modified.After(maxSeen) {
 				maxSeen = rec.Modified
 			}
@@ -354,7 +356,9 @@ func (c *Client) ListIDs(ctx context.Context, fn func(ctx context.Context, ids [
 		}
 		ids := make([]string, 0, len(rows))
 		for _, row := range rows {
-			id := rowID(row)
+			// A copy: the guard and the caller (which may keep every id
+			// of a listing) hold the id, not its page.
+			id := strings.Clone(rowID(row))
 			if id == "" {
 				return c.malformed(MethodList, fmt.Errorf("record without a valid id or crmid"))
 			}
