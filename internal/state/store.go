@@ -144,8 +144,9 @@ func dsn(path string, readOnly bool, maxPageCount int) string {
 		q.Add("_pragma", "page_size(8192)")
 		q.Set("_journal_mode", "WAL")
 		// The write-ahead log is copied into the database once it holds
-		// 5,000 pages (40 MB; SQLite's default is 1,000 pages) and when
-		// the store closes. A one-shot run of a few hundred edits then
+		// 5,000 pages (40 MB of 8 KiB pages, 20 MB in a store made with
+		// 4 KiB ones; SQLite's default is 1,000 pages) and when the
+		// store closes. A one-shot run of a few hundred edits then
 		// copies each page once, at the end, instead of once in the
 		// middle of the run and again at the end. After a copy the log
 		// file is cut back to 16 MB.
