@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command floor does the file work of the vdirsyncer comparison's steps
 // and nothing else: no parsing, no matching, no state. Its times are what
 // the file system alone costs any tool that writes atomically and
