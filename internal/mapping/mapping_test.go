@@ -523,25 +523,24 @@ func benchRecord() map[string]string {
 // BenchmarkToCanonical maps contacts with phone numbers never seen
 // before, as in a first sync (the memo of recent numbers never hits).
 func BenchmarkToCanonical(b *testing.B) {
-	m := benchMapper(b)
-	rec := benchRecord()
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		rec["phone"] = fmt.Sprintf("020 7%03d %04d", i/10000%1000, i%10000)
-		rec["mobile"] = fmt.Sprintf("07700 %06d", i%1000000)
-		m.ToCanonical(rec)
-	}
+	benchNewPhones(b, "020 7%03d %04d", "07700 %06d")
 }
 
 // The same numbers written with their country code, as many CRMs
 // store them: read without the phone parser (readPlus).
 func BenchmarkToCanonicalPlusPhones(b *testing.B) {
+	benchNewPhones(b, "+44 20 7%03d %04d", "+44 7700 %06d")
+}
+
+// benchNewPhones maps the benchmark record with a new phone number (the
+// layout phone, two numbers) and mobile number (mobile, one) each time.
+func benchNewPhones(b *testing.B, phone, mobile string) {
 	m := benchMapper(b)
 	rec := benchRecord()
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		rec["phone"] = fmt.Sprintf("+44 20 7%03d %04d", i/10000%1000, i%10000)
-		rec["mobile"] = fmt.Sprintf("+44 7700 %06d", i%1000000)
+		rec["phone"] = fmt.Sprintf(phone, i/10000%1000, i%10000)
+		rec["mobile"] = fmt.Sprintf(mobile, i%1000000)
 		m.ToCanonical(rec)
 	}
 }
