@@ -20,9 +20,12 @@ func TestReadFileGivesTheListingsStamp(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	got, st, err := readFile(path, 1<<20)
+	got, st, perm, err := readFile(path, 1<<20)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if perm != 0o600 {
+		t.Errorf("permissions %v, want 0600", perm)
 	}
 	if !bytes.Equal(got, data) {
 		t.Errorf("read %d bytes, want %d", len(got), len(data))
@@ -34,10 +37,10 @@ func TestReadFileGivesTheListingsStamp(t *testing.T) {
 	if want := stampOf(info); st != want {
 		t.Errorf("stamp %+v, want %+v", st, want)
 	}
-	if got, st, err := readFile(path, 10); err != nil || got != nil || st.size != int64(len(data)) {
+	if got, st, _, err := readFile(path, 10); err != nil || got != nil || st.size != int64(len(data)) {
 		t.Errorf("over the limit: %d bytes, size %d, %v; want none, %d, nil", len(got), st.size, err, len(data))
 	}
-	if _, _, err := readFile(filepath.Join(dir, "gone.vcf"), 1<<20); !errors.Is(err, fs.ErrNotExist) {
+	if _, _, _, err := readFile(filepath.Join(dir, "gone.vcf"), 1<<20); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
 	}
 }

@@ -388,70 +388,29 @@ func sortEntries(es []entry) {
 
 // readFields reads the fields of one file.
 func (c *Connector) readFields(name string) (map[string]string, error) {
-	card, _, err := c.read(name)
+	card, _, _, err := c.read(name)
 	if err != nil {
 		return nil, err
 	}
 	return card.Fields(), nil
 }
 
-// read reads and parses one file.
-func (c *Connector) read(name string) (*vcardmap.Card, stamp, error) {
+// read reads and parses one file, with its stamp and permissions as of
+// the read.
+func (c *Connector) read(name string) (*vcardmap.Card, stamp, fs.FileMode, error) {
 	c.reads.Add(1)
-	data, st, err := readFile(c.path(name), vcardmap.MaxCardBytes)
+	data, st, perm, err := readFile(c.path(name), vcardmap.MaxCardBytes)
 	if err != nil {
-		return nil, stamp{}, err
+		return nil, stamp{}, 0, err
 	}
 	if st.size > vcardmap.MaxCardBytes {
-		return nil, stamp{}, fmt.Errorf("%s: %w: larger than %d bytes", name+Ext, vcardmap.ErrMalformed, vcardmap.MaxCardBytes)
+		return nil, stamp{}, 0, fmt.Errorf("%s: %w: larger than %d bytes", name+Ext, vcardmap.ErrMalformed, vcardmap.MaxCardBytes)
 	}
 	card, err := vcardmap.Parse(data)
 	if err != nil {
-		return nil, stamp{}, fmt.Errorf("%s: %w", name+Ext, err)
+		return nil, stamp{}, 0, fmt.Errorf("%s: %w", name+Ext, err)
 	}
-	return card, st, nil
-}
-
-// readInfo is read with the file's FileInfo, as of when it was read.
-func (c *Connector) readInfo(name string) (*vcardmap.Card, fs.FileInfo, error) {
-	c.reads.Add(1)
-	f, err := os.Open(c.path(name))
-	if err != nil {
-		return nil, nil, err
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
-	if info.Size() > vcardmap.MaxCardBytes {
-		return nil, nil, fmt.Errorf("%s: %w: larger than %d bytes", name+Ext, vcardmap.ErrMalformed, vcardmap.MaxCardBytes)
-	}
-	buf := make([]byte, info.Size())
-	n, err := readFull(f, buf)
-	if err != nil {
-		return nil, nil, err
-	}
-	card, err := vcardmap.Parse(buf[:n])
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", name+Ext, err)
-	}
-	return card, info, nil
-}
-
-func readFull(f *os.File, buf []byte) (int, error) {
-	n := 0
-	for n < len(buf) {
-		m, err := f.Read(buf[n:])
-		n += m
-		if err != nil {
-			if n == len(buf) || errors.Is(err, errEOF) {
-				return n, nil
-			}
-			return n, err
-		}
-	}
-	return n, nil
+	return card, st, perm, nil
 }
 
 func (c *Connector) path(name string) string { return filepath.Join(c.dir, name+Ext) }
@@ -475,7 +434,7 @@ func (c *Connector) Get(ctx context.Context, id string) (connectors.Record, erro
 		if err := c.fault("get"); err != nil {
 			return err
 		}
-		card, st, err := c.read(id)
+		card, st, _, err := c.read(id)
 		if err != nil {
 			if errors.Is(err, vcardmap.ErrMalformed) {
 				return fmt.Errorf("vcarddir: get %s: %w", id, err)
@@ -538,19 +497,18 @@ func (c *Connector) Update(ctx context.Context, id string, fields map[string]str
 		}
 		// The stamp of what was read: Flush checks it again right before
 		// the rename, which is where a concurrent change is caught.
-		card, info, err := c.readInfo(id)
+		card, before, perm, err := c.read(id)
 		if err != nil {
 			if errors.Is(err, vcardmap.ErrMalformed) {
 				return fmt.Errorf("vcarddir: update %s: %w: %w", id, connectors.ErrRejected, err)
 			}
 			return c.fsError("update "+id, err)
 		}
-		before := stampOf(info)
 		if err := card.Apply(fields); err != nil {
 			return fmt.Errorf("vcarddir: update %s: %w: %w", id, connectors.ErrRejected, err)
 		}
 		card.EnsureFN()
-		tmp, err := c.writeTemp(id, card.Encode(), info.Mode().Perm())
+		tmp, err := c.writeTemp(id, card.Encode(), perm)
 		if err != nil {
 			return c.fsError("update "+id, err)
 		}
